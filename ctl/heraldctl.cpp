@@ -1,0 +1,364 @@
+// heraldctl: the operator's command line. Publishes directives to the broker (with
+// publisher confirms) and reads progress from heraldd's admin API.
+#include <curl/curl.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include <boost/json.hpp>
+#include <boost/url.hpp>
+
+#include "config/config.hpp"
+#include "directive/directive.hpp"
+#include "intake/amqp.hpp"
+#include "table.hpp"
+
+namespace json = boost::json;
+using namespace herald;
+
+namespace {
+
+constexpr int kOk = 0, kFailed = 1, kUsage = 2;
+
+const char* kUsageText = R"(usage: heraldctl [OPTIONS] COMMAND [ARGS]
+
+Commands:
+  publish FILE            publish a herald.directive/v1 JSON file ("-" for stdin) to the
+                          herald.directives exchange and wait for the broker's confirm;
+                          the file is validated first (--force publishes it anyway)
+  status [ID]             all directives, or one directive's deliveries by channel and state
+  deliveries ID [--state S] [--channel C]
+                          one directive's deliveries, with the last error of each
+
+Options:
+  --config FILE           take broker, API address and admin token from heraldd's config
+  --broker URL            amqp://user:pass@host:port/vhost  (env HERALD_BROKER)
+  --api URL               heraldd's HTTP listener, e.g. http://127.0.0.1:8080 (env HERALD_API)
+  --token TOKEN           admin API bearer token (env HERALD_TOKEN)
+  --json                  print JSON instead of a table
+  --force                 publish even if the directive fails validation
+Exit status: 0 ok, 1 the operation failed, 2 usage error.
+)";
+
+struct Options {
+  BrokerConfig broker;
+  std::string api = "http://127.0.0.1:8080";
+  std::string token;
+  bool json = false;
+  bool force = false;
+  std::string state_filter, channel_filter;
+  std::vector<std::string> args;
+};
+
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v && *v ? v : fallback;
+}
+
+bool parse_broker_url(const std::string& url, BrokerConfig& b, std::string& error) {
+  std::string buf = url;
+  amqp_connection_info info;
+  amqp_default_connection_info(&info);
+  if (amqp_parse_url(buf.data(), &info) != AMQP_STATUS_OK) {
+    error = "bad broker URL (expected amqp://user:pass@host:port/vhost)";
+    return false;
+  }
+  b.host = info.host;
+  b.port = info.port;
+  b.user = info.user;
+  b.password = Secret(info.password);
+  b.vhost = info.vhost;
+  return true;
+}
+
+// ---- publish ---------------------------------------------------------------------------
+
+int publish(const Options& o) {
+  if (o.args.size() != 2) {
+    std::cerr << "heraldctl publish: expects one FILE\n";
+    return kUsage;
+  }
+  const std::string& file = o.args[1];
+  std::string body;
+  if (file == "-") {
+    std::ostringstream ss;
+    ss << std::cin.rdbuf();
+    body = ss.str();
+  } else {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+      std::cerr << "heraldctl: cannot read " << file << "\n";
+      return kFailed;
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    body = ss.str();
+  }
+  DirectiveParse parsed = parse_directive(body);
+  if (!parsed.directive && !o.force) {
+    std::cerr << "heraldctl: " << file << " is not a valid directive:\n";
+    for (const auto& e : parsed.errors)
+      std::cerr << "  " << (e.path.empty() ? "" : e.path + ": ") << e.message << "\n";
+    std::cerr << "(--force publishes it anyway; heraldd will dead-letter it)\n";
+    return kFailed;
+  }
+  amqp::Message m;
+  m.body = body;
+  m.message_id = parsed.id;
+  m.routing_key = parsed.directive ? parsed.directive->issuer_code + "." +
+                                         std::string(to_string(parsed.directive->urgency))
+                                   : "unvalidated";
+  try {
+    amqp::Connection conn;
+    conn.open(o.broker, "heraldctl");
+    conn.declare_topology();
+    conn.enable_confirms();
+    auto r = conn.publish_confirmed(amqp::kExchange, m, 15000);
+    if (r != amqp::PublishResult::confirmed) {
+      const char* why = r == amqp::PublishResult::nacked     ? "the broker refused it (nack)"
+                        : r == amqp::PublishResult::unroutable ? "no queue is bound to take it"
+                                                               : "no confirm within 15 s";
+      std::cerr << "heraldctl: publish failed: " << why << "\n";
+      return kFailed;
+    }
+  } catch (const amqp::Error& e) {
+    std::cerr << "heraldctl: publish failed: " << e.what() << "\n";
+    return kFailed;
+  }
+  if (o.json)
+    std::cout << json::serialize(json::object{{"published", parsed.id}, {"confirmed", true}}) << "\n";
+  else
+    std::cout << "published " << (parsed.id.empty() ? "(no id)" : parsed.id) << " (confirmed by broker)\n";
+  return kOk;
+}
+
+// ---- admin API -------------------------------------------------------------------------
+
+size_t collect(char* p, size_t size, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(p, size * n);
+  return size * n;
+}
+
+// GET a path of the admin API; prints the reason and returns nullopt on any failure.
+std::optional<json::value> api_get(const Options& o, const std::string& path) {
+  CURL* curl = curl_easy_init();
+  std::string url = o.api + path, body;
+  curl_slist* headers = nullptr;
+  std::string auth = "Authorization: Bearer " + o.token;
+  headers = curl_slist_append(headers, auth.c_str());
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 15000L);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  CURLcode rc = curl_easy_perform(curl);
+  long status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+  if (rc != CURLE_OK) {
+    std::cerr << "heraldctl: cannot reach " << o.api << ": " << curl_easy_strerror(rc) << "\n";
+    return std::nullopt;
+  }
+  json::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (status != 200) {
+    std::string msg = !ec && v.is_object() && v.as_object().contains("error")
+                          ? std::string(v.as_object().at("error").as_string())
+                          : body;
+    std::cerr << "heraldctl: " << path << ": HTTP " << status << ": " << msg << "\n";
+    return std::nullopt;
+  }
+  if (ec) {
+    std::cerr << "heraldctl: " << path << ": the API answered with invalid JSON\n";
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::string encode_segment(const std::string& id) {
+  std::string out;
+  static const char* hex = "0123456789ABCDEF";
+  for (unsigned char c : id) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out += static_cast<char>(c);
+    else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string str(const json::value& v) {
+  if (v.is_string()) return std::string(v.as_string());
+  if (v.is_int64()) return std::to_string(v.as_int64());
+  if (v.is_null()) return "";
+  return json::serialize(v);
+}
+
+int status(const Options& o) {
+  if (o.args.size() > 2) {
+    std::cerr << "heraldctl status: expects at most one ID\n";
+    return kUsage;
+  }
+  if (o.args.size() == 1) {
+    auto v = api_get(o, "/api/v1/directives?limit=1000");
+    if (!v) return kFailed;
+    if (o.json) {
+      std::cout << json::serialize(*v) << "\n";
+      return kOk;
+    }
+    ctl::Table t({"ID", "NUMBER", "ISSUER", "URGENCY", "RECEIVED", "DELIVERIES"});
+    for (const auto& d : v->at("directives").as_array())
+      t.add({str(d.at("id")), str(d.at("number")), str(d.at("issuer").at("name")),
+             str(d.at("urgency")), str(d.at("received_at")), str(d.at("deliveries"))});
+    std::cout << t.render();
+    return kOk;
+  }
+  auto v = api_get(o, "/api/v1/directives/" + encode_segment(o.args[1]));
+  if (!v) return kFailed;
+  if (o.json) {
+    std::cout << json::serialize(*v) << "\n";
+    return kOk;
+  }
+  const auto& d = v->as_object();
+  std::cout << str(d.at("number")) << "  " << str(d.at("issuer").at("name")) << "  ("
+            << str(d.at("id")) << ")\n"
+            << str(d.at("subject")) << "\n"
+            << "urgency " << str(d.at("urgency")) << ", received " << str(d.at("received_at"))
+            << ", " << str(d.at("deliveries")) << " deliveries\n\n";
+  std::vector<std::string> states;
+  for (DeliveryState s : kAllStates)
+    if (d.at("states").as_object().contains(to_string(s))) states.emplace_back(to_string(s));
+  std::vector<std::string> header{"CHANNEL"};
+  header.insert(header.end(), states.begin(), states.end());
+  header.push_back("total");
+  ctl::Table t(header);
+  for (const auto& [channel, counts] : d.at("counts").as_object()) {
+    std::vector<std::string> row{std::string(channel)};
+    int64_t total = 0;
+    for (const auto& s : states) {
+      int64_t n = counts.as_object().contains(s) ? counts.at(s).as_int64() : 0;
+      total += n;
+      row.push_back(std::to_string(n));
+    }
+    row.push_back(std::to_string(total));
+    t.add(row);
+  }
+  std::cout << t.render();
+  return kOk;
+}
+
+int deliveries(const Options& o) {
+  if (o.args.size() != 2) {
+    std::cerr << "heraldctl deliveries: expects one ID\n";
+    return kUsage;
+  }
+  if (!o.state_filter.empty() && !parse_state(o.state_filter)) {
+    std::cerr << "heraldctl: unknown state " << o.state_filter << "\n";
+    return kUsage;
+  }
+  if (!o.channel_filter.empty() && !parse_channel(o.channel_filter)) {
+    std::cerr << "heraldctl: unknown channel " << o.channel_filter << "\n";
+    return kUsage;
+  }
+  auto v = api_get(o, "/api/v1/directives/" + encode_segment(o.args[1]) + "/deliveries");
+  if (!v) return kFailed;
+  json::array kept;
+  for (const auto& d : v->at("deliveries").as_array()) {
+    if (!o.state_filter.empty() && str(d.at("state")) != o.state_filter) continue;
+    if (!o.channel_filter.empty() && str(d.at("channel")) != o.channel_filter) continue;
+    kept.push_back(d);
+  }
+  if (o.json) {
+    std::cout << json::serialize(json::object{{"deliveries", kept}}) << "\n";
+    return kOk;
+  }
+  ctl::Table t({"RECIPIENT", "NAME", "CHANNEL", "ADDRESS", "STATE", "ATTEMPTS", "LAST ERROR"});
+  for (const auto& d : kept) {
+    const auto& err = d.at("error");
+    t.add({str(d.at("recipient").at("id")), str(d.at("recipient").at("name")), str(d.at("channel")),
+           str(d.at("address")), str(d.at("state")), str(d.at("attempts")),
+           err.is_object() ? str(err.at("code")) + ": " + str(err.at("text")) : ""});
+  }
+  std::cout << t.render();
+  return kOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  std::string config_path = env_or("HERALD_CONFIG", "");
+  std::string broker_url = env_or("HERALD_BROKER", "");
+  std::string api = env_or("HERALD_API", "");
+  o.token = env_or("HERALD_TOKEN", "");
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](std::string& out) {
+      if (i + 1 >= argc) return false;
+      out = argv[++i];
+      return true;
+    };
+    bool ok = true;
+    if (a == "--config") ok = value(config_path);
+    else if (a == "--broker") ok = value(broker_url);
+    else if (a == "--api") ok = value(api);
+    else if (a == "--token") ok = value(o.token);
+    else if (a == "--state") ok = value(o.state_filter);
+    else if (a == "--channel") ok = value(o.channel_filter);
+    else if (a == "--json") o.json = true;
+    else if (a == "--force") o.force = true;
+    else if (a == "-h" || a == "--help") { std::cout << kUsageText; return kOk; }
+    else if (a.size() > 1 && a[0] == '-' && a != "-") { std::cerr << "heraldctl: unknown option " << a << "\n" << kUsageText; return kUsage; }
+    else o.args.push_back(a);
+    if (!ok) {
+      std::cerr << "heraldctl: " << a << " needs a value\n";
+      return kUsage;
+    }
+  }
+  if (o.args.empty()) {
+    std::cerr << kUsageText;
+    return kUsage;
+  }
+  if (!config_path.empty()) {
+    ConfigLoad load = load_config(config_path);
+    if (!load.config) {
+      for (const auto& e : load.errors) std::cerr << e.str() << "\n";
+      return kFailed;
+    }
+    o.broker = load.config->broker;
+    const auto& http = load.config->http;
+    std::string host = http.address == "0.0.0.0" || http.address == "::" ? "127.0.0.1" : http.address;
+    if (host.find(':') != std::string::npos) host = "[" + host + "]";
+    o.api = "http://" + host + ":" + std::to_string(http.port);
+    if (o.token.empty() && !http.admin_tokens.empty()) o.token = http.admin_tokens.front().token.reveal();
+  }
+  if (!broker_url.empty()) {
+    std::string err;
+    if (!parse_broker_url(broker_url, o.broker, err)) {
+      std::cerr << "heraldctl: " << err << "\n";
+      return kUsage;
+    }
+  }
+  if (!api.empty()) o.api = api;
+  while (!o.api.empty() && o.api.back() == '/') o.api.pop_back();
+
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  const std::string& cmd = o.args[0];
+  int rc;
+  if (cmd == "publish") rc = publish(o);
+  else if (cmd == "status") rc = status(o);
+  else if (cmd == "deliveries") rc = deliveries(o);
+  else {
+    std::cerr << "heraldctl: unknown command " << cmd << "\n" << kUsageText;
+    rc = kUsage;
+  }
+  curl_global_cleanup();
+  return rc;
+}

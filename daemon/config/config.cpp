@@ -1,0 +1,185 @@
+#include "config/config.hpp"
+
+#include <filesystem>
+
+#include <yaml-cpp/yaml.h>
+
+#include "config/yaml_reader.hpp"
+
+namespace herald {
+
+namespace {
+
+std::string resolve_relative(const std::string& base_file, const std::string& p) {
+  if (p.empty() || p[0] == '/') return p;
+  return (std::filesystem::path(base_file).parent_path() / p).lexically_normal().string();
+}
+
+void read_broker(MapReader& r, BrokerConfig& b) {
+  if (auto v = r.string("host")) b.host = *v;
+  if (auto v = r.integer("port", 1, 65535)) b.port = static_cast<int>(*v);
+  if (auto v = r.string("vhost")) b.vhost = *v;
+  if (auto v = r.string("user")) b.user = *v;
+  if (auto v = r.secret("password")) b.password = *v;
+  if (auto v = r.integer("prefetch", 1, 65535)) b.prefetch = static_cast<int>(*v);
+  if (auto v = r.duration_ms("heartbeat")) {
+    if (*v < 1000 || *v > 600000)
+      r.diag().error(r.child("heartbeat").Mark(), "broker.heartbeat must be between 1s and 10m");
+    else
+      b.heartbeat_s = static_cast<int>(*v / 1000);
+  }
+  if (auto v = r.duration_ms("connect_timeout")) b.connect_timeout_ms = *v;
+  if (auto v = r.duration_ms("reconnect_initial")) b.reconnect_initial_ms = *v;
+  if (auto v = r.duration_ms("reconnect_max")) b.reconnect_max_ms = *v;
+  if (b.reconnect_initial_ms <= 0 || b.reconnect_max_ms < b.reconnect_initial_ms)
+    r.diag().error(r.node().Mark(), "broker: reconnect_max must be >= reconnect_initial > 0");
+  r.finish();
+}
+
+void read_http(MapReader& r, HttpConfig& h) {
+  if (auto v = r.string("listen")) {
+    auto colon = v->rfind(':');
+    int port = 0;
+    bool ok = colon != std::string::npos && colon > 0;
+    if (ok) {
+      try {
+        size_t used = 0;
+        port = std::stoi(v->substr(colon + 1), &used);
+        ok = used == v->size() - colon - 1 && port > 0 && port < 65536;
+      } catch (...) {
+        ok = false;
+      }
+    }
+    if (!ok) {
+      r.diag().error(r.child("listen").Mark(), "http.listen must be ADDRESS:PORT, e.g. 127.0.0.1:8080");
+    } else {
+      h.address = v->substr(0, colon);
+      if (h.address.size() > 2 && h.address.front() == '[' && h.address.back() == ']')
+        h.address = h.address.substr(1, h.address.size() - 2);
+      h.port = port;
+    }
+  }
+  if (auto v = r.integer("body_limit", 1024, 64 << 20)) h.body_limit = static_cast<size_t>(*v);
+  if (auto v = r.duration_ms("read_timeout")) h.read_timeout_ms = *v;
+  YAML::Node tokens = r.child("admin_tokens");
+  if (tokens.IsDefined()) {
+    if (!tokens.IsSequence()) {
+      r.diag().error(tokens.Mark(), "http.admin_tokens must be a list");
+    } else {
+      for (size_t i = 0; i < tokens.size(); ++i) {
+        MapReader t(tokens[i], r.diag(), "http.admin_tokens[" + std::to_string(i) + "]");
+        if (!t.is_map()) continue;
+        AdminToken tok;
+        tok.name = t.string("name", true).value_or("");
+        if (auto role = t.string("role", true)) {
+          if (*role == "viewer") tok.role = Role::viewer;
+          else if (*role == "operator") tok.role = Role::operator_;
+          else t.diag().error(t.child("role").Mark(), "role must be viewer or operator");
+        }
+        if (auto s = t.secret("token", true)) {
+          if (s->reveal().size() < 16)
+            t.diag().error(t.child("token").Mark(), "admin token must be at least 16 characters");
+          tok.token = *s;
+        }
+        t.finish();
+        h.admin_tokens.push_back(std::move(tok));
+      }
+    }
+  }
+  r.finish();
+}
+
+void read_store(MapReader& r, StoreConfig& s, const std::string& file) {
+  if (auto v = r.string("backend")) {
+    if (*v != "sqlite") r.diag().error(r.child("backend").Mark(), "store.backend must be sqlite");
+    else s.backend = *v;
+  }
+  if (auto v = r.string("path", true)) s.path = resolve_relative(file, *v);
+  if (auto v = r.duration_ms("busy_timeout")) s.busy_timeout_ms = *v;
+  r.finish();
+}
+
+void read_channels(MapReader& r, Config& c) {
+  for (Channel ch : kAllChannels) {
+    std::string name(to_string(ch));
+    YAML::Node n = r.child(name);
+    if (!n.IsDefined()) continue;
+    MapReader cr(n, r.diag(), "channels." + name);
+    if (!cr.is_map()) continue;
+    ChannelConfig cc;
+    if (auto v = cr.boolean("enabled")) cc.enabled = *v;
+    cr.finish();
+    c.channels[ch] = cc;
+  }
+  r.finish();
+}
+
+}  // namespace
+
+std::optional<Directory> load_directory(const std::string& path, std::vector<ConfigError>& errors) {
+  Diagnostics d(path);
+  std::optional<Directory> dir;
+  if (auto root = load_yaml_file(path, d)) dir = Directory::from_yaml(*root, d);
+  errors.insert(errors.end(), d.errors().begin(), d.errors().end());
+  return d.ok() ? dir : std::nullopt;
+}
+
+ConfigLoad load_config(const std::string& path) {
+  ConfigLoad out;
+  Diagnostics d(path);
+  auto root = load_yaml_file(path, d);
+  if (!root) {
+    out.errors = d.errors();
+    return out;
+  }
+  Config c;
+  c.file = path;
+  MapReader top(*root, d, "config");
+  if (top.is_map()) {
+    if (YAML::Node n = top.child("broker", true); n.IsDefined()) {
+      MapReader r(n, d, "broker");
+      if (r.is_map()) read_broker(r, c.broker);
+    }
+    if (YAML::Node n = top.child("store", true); n.IsDefined()) {
+      MapReader r(n, d, "store");
+      if (r.is_map()) read_store(r, c.store, path);
+    }
+    if (YAML::Node n = top.child("http"); n.IsDefined()) {
+      MapReader r(n, d, "http");
+      if (r.is_map()) read_http(r, c.http);
+    }
+    if (YAML::Node n = top.child("intake"); n.IsDefined()) {
+      MapReader r(n, d, "intake");
+      if (r.is_map()) {
+        if (auto v = r.integer("max_directive_bytes", 1024, 64 << 20))
+          c.intake.max_directive_bytes = static_cast<size_t>(*v);
+        r.finish();
+      }
+    }
+    if (YAML::Node n = top.child("channels", true); n.IsDefined()) {
+      MapReader r(n, d, "channels");
+      if (r.is_map()) read_channels(r, c);
+    }
+    // The directory: a file next to the config (usual), or inline under `directory:`.
+    YAML::Node dn = top.child("directory", true);
+    std::vector<ConfigError> dir_errors;
+    if (dn.IsDefined()) {
+      if (dn.IsScalar()) {
+        c.directory_file = resolve_relative(path, dn.Scalar());
+        if (auto dir = load_directory(c.directory_file, dir_errors))
+          c.directory = std::make_shared<Directory>(std::move(*dir));
+      } else {
+        if (auto dir = Directory::from_yaml(dn, d)) c.directory = std::make_shared<Directory>(std::move(*dir));
+      }
+    }
+    top.finish();
+    out.errors = d.errors();
+    out.errors.insert(out.errors.end(), dir_errors.begin(), dir_errors.end());
+  } else {
+    out.errors = d.errors();
+  }
+  if (out.errors.empty() && c.directory) out.config = std::move(c);
+  return out;
+}
+
+}  // namespace herald

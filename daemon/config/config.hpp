@@ -1,0 +1,87 @@
+#pragma once
+// heraldd's configuration: broker, store, HTTP listener, directory, channels.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/diagnostics.hpp"
+#include "config/secret.hpp"
+#include "core/channel.hpp"
+#include "directory/directory.hpp"
+
+namespace herald {
+
+struct BrokerConfig {
+  std::string host = "127.0.0.1";
+  int port = 5672;
+  std::string vhost = "/";
+  std::string user = "guest";
+  Secret password{"guest"};
+  int prefetch = 32;
+  int heartbeat_s = 30;
+  int64_t connect_timeout_ms = 5000;
+  int64_t reconnect_initial_ms = 500;
+  int64_t reconnect_max_ms = 30000;
+};
+
+enum class Role { viewer, operator_ };
+
+struct AdminToken {
+  std::string name;
+  Role role = Role::viewer;
+  Secret token;
+};
+
+struct HttpConfig {
+  std::string address = "127.0.0.1";
+  int port = 8080;
+  size_t body_limit = 1 << 20;
+  int64_t read_timeout_ms = 10000;
+  std::vector<AdminToken> admin_tokens;
+};
+
+struct StoreConfig {
+  std::string backend = "sqlite";
+  std::string path;  // resolved against the config file's folder
+  int64_t busy_timeout_ms = 5000;
+};
+
+struct IntakeConfig {
+  size_t max_directive_bytes = 1 << 20;
+};
+
+struct ChannelConfig {
+  bool enabled = true;
+};
+
+struct Config {
+  std::string file;
+  BrokerConfig broker;
+  StoreConfig store;
+  HttpConfig http;
+  IntakeConfig intake;
+  std::string directory_file;
+  std::shared_ptr<const Directory> directory;
+  std::map<Channel, ChannelConfig> channels;
+
+  bool channel_enabled(Channel c) const {
+    auto it = channels.find(c);
+    return it != channels.end() && it->second.enabled;
+  }
+};
+
+struct ConfigLoad {
+  std::optional<Config> config;
+  std::vector<ConfigError> errors;  // from the config file and the directory it names
+};
+
+/// Reads and validates the whole configuration, collecting every error.
+ConfigLoad load_config(const std::string& path);
+
+/// Reads just a directory file (heraldctl directory check, reloads).
+std::optional<Directory> load_directory(const std::string& path, std::vector<ConfigError>& errors);
+
+}  // namespace herald

@@ -1,0 +1,280 @@
+#include "directory/directory.hpp"
+
+#include <algorithm>
+#include <functional>
+#include <set>
+
+#include <yaml-cpp/yaml.h>
+
+#include "config/yaml_reader.hpp"
+#include "directory/phone.hpp"
+#include "text/vietnamese.hpp"
+
+namespace herald {
+
+namespace {
+
+bool valid_id(const std::string& id) {
+  if (id.empty() || id.size() > 100) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+           c == '.';
+  });
+}
+
+bool valid_email(const std::string& e) {
+  auto at = e.find('@');
+  if (at == std::string::npos || at == 0 || e.find('@', at + 1) != std::string::npos)
+    return false;
+  auto dot = e.find('.', at);
+  if (dot == std::string::npos || dot == at + 1 || dot + 1 >= e.size() || e.back() == '.')
+    return false;
+  return std::none_of(e.begin(), e.end(),
+                      [](char c) { return c == ' ' || c == '<' || c == '>' || c == ','; });
+}
+
+// A list of maps under `key`, each handed to `each` with its own reader.
+template <typename Fn>
+void for_each_entry(MapReader& root, const std::string& key, Fn each) {
+  YAML::Node list = root.child(key);
+  if (!list.IsDefined() || list.IsNull()) return;
+  if (!list.IsSequence()) {
+    root.diag().error(list.Mark(), key + " must be a list");
+    return;
+  }
+  for (size_t i = 0; i < list.size(); ++i) {
+    MapReader r(list[i], root.diag(), key + "[" + std::to_string(i) + "]");
+    if (r.is_map()) each(r);
+  }
+}
+
+// A string list whose items must name something known; errors point at the bad item.
+std::vector<std::string> references(MapReader& r, const std::string& key,
+                                    const std::function<bool(const std::string&)>& known,
+                                    const std::string& kind) {
+  std::vector<std::string> out;
+  YAML::Node n = r.child(key);
+  if (!n.IsDefined()) return out;
+  if (!n.IsSequence()) {
+    r.diag().error(n.Mark(), key + " must be a list of " + kind + " ids");
+    return out;
+  }
+  for (size_t i = 0; i < n.size(); ++i) {
+    auto s = scalar_string(n[i], r.diag(), key + "[" + std::to_string(i) + "]");
+    if (!s) continue;
+    if (!known(*s)) r.diag().error(n[i].Mark(), "unknown " + kind + " \"" + *s + "\"");
+    else out.push_back(*s);
+  }
+  return out;
+}
+
+}  // namespace
+
+const Group* Directory::group(const std::string& id) const {
+  auto it = groups_.find(id);
+  return it == groups_.end() ? nullptr : &it->second;
+}
+
+const Person* Directory::person(const std::string& id) const {
+  auto it = people_.find(id);
+  return it == people_.end() ? nullptr : &it->second;
+}
+
+const Zone* Directory::zone(const std::string& id) const {
+  auto it = zones_.find(id);
+  return it == zones_.end() ? nullptr : &it->second;
+}
+
+std::vector<const Person*> Directory::members(const std::string& group_id) const {
+  std::vector<const Person*> out;
+  auto it = members_.find(group_id);
+  if (it == members_.end()) return out;
+  for (const auto& id : it->second) out.push_back(&people_.at(id));
+  return out;
+}
+
+const Group* Directory::match(std::string_view text) const {
+  auto it = alias_index_.find(match_key(text));
+  return it == alias_index_.end() ? nullptr : group(it->second);
+}
+
+std::optional<Directory> Directory::from_yaml(const YAML::Node& root, Diagnostics& diag) {
+  Directory dir;
+  size_t errors_before = diag.errors().size();
+  MapReader top(root, diag, "directory");
+  if (!top.is_map()) return std::nullopt;
+
+  // Pass 1: zones and group ids, so people and includes can refer to them in any order.
+  std::map<std::string, YAML::Node> group_nodes;
+  for_each_entry(top, "zones", [&](MapReader& r) {
+    Zone z;
+    auto id = r.string("id", true);
+    z.name = r.string("name", true).value_or("");
+    z.voice = r.string("voice").value_or("southern");
+    z.geocode = r.string("geocode").value_or("");
+    if (z.voice != "northern" && z.voice != "central" && z.voice != "southern")
+      diag.error(r.child("voice").Mark(), "voice must be northern, central or southern");
+    r.finish();
+    if (!id) return;
+    if (!valid_id(*id)) {
+      diag.error(r.child("id").Mark(), "zone id \"" + *id + "\" must be lowercase a-z, 0-9, - _ .");
+      return;
+    }
+    z.id = *id;
+    if (!dir.zones_.emplace(z.id, z).second)
+      diag.error(r.child("id").Mark(), "duplicate zone id \"" + z.id + "\"");
+  });
+  {
+    YAML::Node list = top.child("groups");
+    if (list.IsSequence())
+      for (const auto& g : list)
+        if (g.IsMap() && g["id"] && g["id"].IsScalar()) group_nodes.emplace(g["id"].Scalar(), g);
+  }
+  auto group_known = [&](const std::string& id) { return group_nodes.count(id) > 0; };
+
+  for_each_entry(top, "groups", [&](MapReader& r) {
+    Group g;
+    auto id = r.string("id", true);
+    g.name = r.string("name", true).value_or("");
+    g.aliases = r.string_list("aliases").value_or(std::vector<std::string>{});
+    g.includes = references(r, "includes", group_known, "group");
+    r.finish();
+    if (!id) return;
+    if (!valid_id(*id)) {
+      diag.error(r.child("id").Mark(), "group id \"" + *id + "\" must be lowercase a-z, 0-9, - _ .");
+      return;
+    }
+    g.id = *id;
+    if (dir.groups_.count(g.id)) {
+      diag.error(r.child("id").Mark(), "duplicate group id \"" + g.id + "\"");
+      return;
+    }
+    std::vector<std::string> names = g.aliases;
+    names.push_back(g.name);
+    YAML::Node alias_node = r.child("aliases");
+    for (const auto& n : names) {
+      std::string key = match_key(n);
+      if (key.empty()) continue;
+      auto [it, inserted] = dir.alias_index_.emplace(key, g.id);
+      if (!inserted && it->second != g.id)
+        diag.error(alias_node.IsDefined() ? alias_node.Mark() : r.node().Mark(),
+                   "name or alias \"" + n + "\" of group \"" + g.id +
+                       "\" is already used by group \"" + it->second + "\"");
+    }
+    dir.groups_.emplace(g.id, std::move(g));
+  });
+
+  auto person_ids = [&] {
+    std::set<std::string> ids;
+    YAML::Node list = top.child("people");
+    if (list.IsSequence())
+      for (const auto& p : list)
+        if (p.IsMap() && p["id"] && p["id"].IsScalar()) ids.insert(p["id"].Scalar());
+    return ids;
+  }();
+
+  for_each_entry(top, "people", [&](MapReader& r) {
+    Person p;
+    auto id = r.string("id", true);
+    p.name = r.string("name", true).value_or("");
+    p.title = r.string("title").value_or("");
+    p.groups = references(r, "groups", group_known, "group");
+    if (auto sup = r.string("superior")) {
+      if (!person_ids.count(*sup))
+        diag.error(r.child("superior").Mark(), "unknown person \"" + *sup + "\" as superior");
+      else
+        p.superior = *sup;
+    }
+    YAML::Node contacts_node = r.child("contacts");
+    if (contacts_node.IsDefined()) {
+      MapReader c(contacts_node, diag, "contacts");
+      if (auto phone = c.string("phone")) {
+        auto res = normalize_phone(*phone);
+        if (res.e164) p.contacts.phone = *res.e164;
+        else diag.error(c.child("phone").Mark(), res.error);
+      }
+      if (auto z = c.string("zalo_user_id")) {
+        if (z->empty() || !std::all_of(z->begin(), z->end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
+          diag.error(c.child("zalo_user_id").Mark(), "zalo_user_id must be the digits of a Zalo user id");
+        else
+          p.contacts.zalo_user_id = *z;
+      }
+      if (auto e = c.string("email")) {
+        if (!valid_email(*e)) diag.error(c.child("email").Mark(), "bad email address \"" + *e + "\"");
+        else p.contacts.email = *e;
+      }
+      if (auto z = c.string("loudspeaker_zone")) {
+        if (!dir.zones_.count(*z)) diag.error(c.child("loudspeaker_zone").Mark(), "unknown zone \"" + *z + "\"");
+        else p.contacts.loudspeaker_zone = *z;
+      }
+      c.finish();
+    }
+    YAML::Node ch = r.child("channels");
+    if (ch.IsDefined()) {
+      if (!ch.IsSequence()) {
+        diag.error(ch.Mark(), "channels must be a list such as [zalo, sms]");
+      } else {
+        for (const auto& item : ch) {
+          auto name = scalar_string(item, diag, "channels item");
+          if (!name) continue;
+          auto c = parse_channel(*name);
+          if (!c) {
+            diag.error(item.Mark(), "unknown channel \"" + *name + "\" (sms, zalo, email, loudspeaker)");
+            continue;
+          }
+          bool reachable = (*c == Channel::sms && !p.contacts.phone.empty()) ||
+                           (*c == Channel::zalo && (!p.contacts.zalo_user_id.empty() || !p.contacts.phone.empty())) ||
+                           (*c == Channel::email && !p.contacts.email.empty()) ||
+                           (*c == Channel::loudspeaker && !p.contacts.loudspeaker_zone.empty());
+          if (!reachable)
+            diag.error(item.Mark(), "prefers " + *name + " but has no contact for it");
+          else if (std::find(p.channels.begin(), p.channels.end(), *c) == p.channels.end())
+            p.channels.push_back(*c);
+        }
+      }
+    } else {
+      if (!p.contacts.zalo_user_id.empty()) p.channels.push_back(Channel::zalo);
+      if (!p.contacts.phone.empty()) p.channels.push_back(Channel::sms);
+      if (!p.contacts.email.empty()) p.channels.push_back(Channel::email);
+    }
+    r.finish();
+    if (!id) return;
+    if (!valid_id(*id)) {
+      diag.error(r.child("id").Mark(), "person id \"" + *id + "\" must be lowercase a-z, 0-9, - _ .");
+      return;
+    }
+    p.id = *id;
+    if (dir.groups_.count(p.id) || dir.zones_.count(p.id))
+      diag.error(r.child("id").Mark(), "person id \"" + p.id + "\" is also a group or zone id");
+    if (!dir.people_.emplace(p.id, p).second)
+      diag.error(r.child("id").Mark(), "duplicate person id \"" + p.id + "\"");
+  });
+  top.finish();
+
+  // Membership closure, refusing include cycles.
+  std::map<std::string, std::vector<std::string>> direct;
+  for (const auto& [pid, p] : dir.people_)
+    for (const auto& g : p.groups) direct[g].push_back(pid);
+  for (const auto& [gid, g] : dir.groups_) {
+    std::set<std::string> people, visiting;
+    std::function<bool(const std::string&)> walk = [&](const std::string& id) {
+      if (!visiting.insert(id).second) return false;
+      for (const auto& pid : direct[id]) people.insert(pid);
+      if (auto it = dir.groups_.find(id); it != dir.groups_.end())
+        for (const auto& inc : it->second.includes)
+          if (!walk(inc)) return false;
+      visiting.erase(id);
+      return true;
+    };
+    if (!walk(gid)) {
+      diag.error(group_nodes.count(gid) ? group_nodes[gid].Mark() : root.Mark(),
+                 "group \"" + gid + "\" includes itself through its includes");
+      continue;
+    }
+    dir.members_[gid].assign(people.begin(), people.end());
+  }
+  if (diag.errors().size() != errors_before) return std::nullopt;
+  return dir;
+}
+
+}  // namespace herald

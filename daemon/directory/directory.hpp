@@ -1,0 +1,76 @@
+#pragma once
+// The recipient directory: groups (with the Vietnamese names documents use), people,
+// their contacts and channel preferences, and loudspeaker zones.
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/diagnostics.hpp"
+#include "core/channel.hpp"
+
+namespace YAML { class Node; }
+
+namespace herald {
+
+struct Contacts {
+  std::string phone;           // E.164
+  std::string zalo_user_id;    // Zalo OA follower id
+  std::string email;
+  std::string loudspeaker_zone;  // the zone this person operates, if any
+};
+
+struct Person {
+  std::string id;
+  std::string name;
+  std::string title;
+  std::vector<std::string> groups;
+  Contacts contacts;
+  std::vector<Channel> channels;  // preference order
+  std::string superior;           // person id, for escalation
+};
+
+struct Group {
+  std::string id;
+  std::string name;
+  std::vector<std::string> aliases;
+  std::vector<std::string> includes;  // member groups
+};
+
+struct Zone {
+  std::string id;
+  std::string name;
+  std::string voice;    // northern | central | southern
+  std::string geocode;  // administrative unit code
+};
+
+/// Immutable after loading; lookups by id and by alias.
+class Directory {
+ public:
+  const Group* group(const std::string& id) const;
+  const Person* person(const std::string& id) const;
+  const Zone* zone(const std::string& id) const;
+
+  /// Everyone in the group and its included groups, each once, ordered by id.
+  std::vector<const Person*> members(const std::string& group_id) const;
+
+  /// The group whose name or alias matches this text (case, diacritics and punctuation
+  /// ignored): how "Kính gửi" and "Nơi nhận" lines are resolved.
+  const Group* match(std::string_view text) const;
+
+  const std::map<std::string, Group>& groups() const { return groups_; }
+  const std::map<std::string, Person>& people() const { return people_; }
+  const std::map<std::string, Zone>& zones() const { return zones_; }
+
+  /// Reads a directory document; every problem goes to `diag`.
+  static std::optional<Directory> from_yaml(const YAML::Node& root, Diagnostics& diag);
+
+ private:
+  std::map<std::string, Group> groups_;
+  std::map<std::string, Person> people_;
+  std::map<std::string, Zone> zones_;
+  std::map<std::string, std::vector<std::string>> members_;  // group -> person ids
+  std::map<std::string, std::string> alias_index_;           // match key -> group id
+};
+
+}  // namespace herald

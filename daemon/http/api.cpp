@@ -1,0 +1,217 @@
+#include "http/api.hpp"
+
+#include <boost/json.hpp>
+#include <boost/url.hpp>
+
+#include "core/time.hpp"
+
+namespace json = boost::json;
+
+namespace herald::http {
+
+namespace {
+
+Response make(const Request& req, bhttp::status status, std::string body,
+              std::string_view content_type = "application/json") {
+  Response res{status, req.version()};
+  res.set(bhttp::field::server, "heraldd");
+  res.set(bhttp::field::content_type, content_type);
+  res.set(bhttp::field::cache_control, "no-store");
+  res.keep_alive(req.keep_alive());
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+Response error(const Request& req, bhttp::status status, std::string_view message) {
+  return make(req, status, json::serialize(json::object{{"error", message}}));
+}
+
+// Which admin token, if any, the request carries; nullptr for none or a wrong one.
+const AdminToken* authenticate(const Request& req, const HttpConfig& cfg) {
+  auto it = req.find(bhttp::field::authorization);
+  if (it == req.end()) return nullptr;
+  std::string_view v = it->value();
+  constexpr std::string_view kBearer = "Bearer ";
+  if (v.size() <= kBearer.size() || v.substr(0, kBearer.size()) != kBearer) return nullptr;
+  v.remove_prefix(kBearer.size());
+  const AdminToken* match = nullptr;
+  for (const auto& t : cfg.admin_tokens)  // no early exit: the time taken tells nothing
+    if (constant_time_equal(v, t.token.reveal())) match = &t;
+  return match;
+}
+
+json::object summary_json(const DirectiveSummary& s) {
+  return {{"id", s.id},
+          {"number", s.number},
+          {"issuer", {{"code", s.issuer_code}, {"name", s.issuer_name}}},
+          {"subject", s.subject},
+          {"urgency", s.urgency},
+          {"confidentiality", s.confidentiality},
+          {"issued_at", s.issued_at},
+          {"received_at", format_rfc3339_utc(s.received_at_ms)},
+          {"deliveries", s.deliveries}};
+}
+
+json::object detail_json(const DirectiveDetail& d) {
+  json::object o = summary_json(d.summary);
+  json::object by_channel, by_state;
+  for (const auto& c : d.counts) {
+    std::string ch(to_string(c.channel)), st(to_string(c.state));
+    auto& per = by_channel[ch];
+    if (!per.is_object()) per = json::object{};
+    per.as_object()[st] = c.count;
+    auto& total = by_state[st];
+    total = (total.is_int64() ? total.as_int64() : 0) + c.count;
+  }
+  o["counts"] = std::move(by_channel);
+  o["states"] = std::move(by_state);
+  return o;
+}
+
+json::object delivery_json(const DeliveryRow& r) {
+  return {{"id", r.id},
+          {"recipient", {{"kind", r.recipient_kind}, {"id", r.recipient_id}, {"name", r.recipient_name}}},
+          {"channel", to_string(r.channel)},
+          {"address", r.address},
+          {"state", to_string(r.state)},
+          {"attempts", r.attempts},
+          {"error", r.error_code.empty() ? json::value(nullptr)
+                                         : json::value(json::object{{"code", r.error_code}, {"text", r.error_text}})},
+          {"updated_at", format_rfc3339_utc(r.updated_at_ms)}};
+}
+
+std::string metrics_text(ApiContext& ctx) {
+  const Metrics& m = ctx.metrics;
+  std::string out;
+  auto counter = [&](const char* name, const char* help, const std::string& labels, uint64_t v) {
+    if (!help[0]) {
+      out += std::string(name) + labels + " " + std::to_string(v) + "\n";
+      return;
+    }
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n";
+    out += std::string(name) + labels + " " + std::to_string(v) + "\n";
+  };
+  counter("herald_directives_received_total", "Directive messages taken from the queue.", "",
+          m.directives_received);
+  counter("herald_directives_created_total", "Directives committed as new.", "", m.directives_created);
+  counter("herald_directives_duplicate_total", "Directives whose id was already taken in.", "",
+          m.directives_duplicate);
+  counter("herald_directives_rejected_total", "Directives sent to the dead-letter queue.",
+          "{reason=\"invalid\"}", m.directives_rejected_invalid);
+  counter("herald_directives_rejected_total", "", "{reason=\"unresolved\"}",
+          m.directives_rejected_unresolved);
+  counter("herald_deliveries_planned_total", "Deliveries created by intake.", "", m.deliveries_planned);
+  counter("herald_store_errors_total", "Store operations that failed.", "", m.store_errors);
+  counter("herald_broker_connects_total", "Successful broker connections.", "", m.broker_connects);
+  out += "# HELP herald_broker_connected Whether the directive consumer is connected.\n"
+         "# TYPE herald_broker_connected gauge\n";
+  out += "herald_broker_connected " + std::string(m.broker_connected ? "1" : "0") + "\n";
+  out += "# HELP herald_deliveries Deliveries in the store by channel and state.\n"
+         "# TYPE herald_deliveries gauge\n";
+  try {
+    for (const auto& c : ctx.store.delivery_counts())
+      out += "herald_deliveries{channel=\"" + std::string(to_string(c.channel)) + "\",state=\"" +
+             std::string(to_string(c.state)) + "\"} " + std::to_string(c.count) + "\n";
+    out += "# HELP herald_directives Directives in the store.\n# TYPE herald_directives gauge\n";
+    out += "herald_directives " + std::to_string(ctx.store.directive_count()) + "\n";
+  } catch (const StoreError&) {
+    out += "# store unavailable\n";
+  }
+  return out;
+}
+
+Response api(const Request& req, ApiContext& ctx, const std::vector<std::string>& segs,
+             const boost::urls::params_view& params) {
+  if (!authenticate(req, ctx.config)) {
+    Response res = error(req, bhttp::status::unauthorized, "missing or invalid bearer token");
+    res.set(bhttp::field::www_authenticate, "Bearer realm=\"herald\"");
+    return res;
+  }
+  if (req.method() != bhttp::verb::get) return error(req, bhttp::status::method_not_allowed, "method not allowed");
+  // segs: "api", "v1", "directives", ...
+  if (segs.size() < 3 || segs[2] != "directives") return error(req, bhttp::status::not_found, "no such resource");
+  if (segs.size() == 3) {
+    auto number = [&](const char* key, size_t def, size_t max) {
+      auto it = params.find(key);
+      if (it == params.end() || !(*it).has_value) return def;
+      try {
+        return std::min<size_t>(std::stoul(std::string((*it).value)), max);
+      } catch (...) {
+        return def;
+      }
+    };
+    json::array list;
+    for (const auto& s : ctx.store.list_directives(number("limit", 50, 1000), number("offset", 0, 1u << 30)))
+      list.push_back(summary_json(s));
+    return make(req, bhttp::status::ok, json::serialize(json::object{{"directives", std::move(list)}}));
+  }
+  // The id may contain '/' ("hu-chauthanh/158-CV/HU/2021"): clients should send it as one
+  // percent-encoded segment, but the unencoded form is accepted for the plain GET.
+  std::string id = segs[3];
+  std::string sub;
+  if (segs.size() == 5 && (segs[4] == "deliveries" || segs[4] == "events") && ctx.store.directive(id)) {
+    sub = segs[4];
+  } else {
+    for (size_t i = 4; i < segs.size(); ++i) id += "/" + segs[i];
+  }
+  if (sub.empty()) {
+    auto d = ctx.store.directive(id);
+    if (!d) return error(req, bhttp::status::not_found, "no directive with id " + id);
+    return make(req, bhttp::status::ok, json::serialize(detail_json(*d)));
+  }
+  json::array list;
+  if (sub == "deliveries") {
+    for (const auto& r : ctx.store.deliveries(id)) list.push_back(delivery_json(r));
+    return make(req, bhttp::status::ok, json::serialize(json::object{{"deliveries", std::move(list)}}));
+  }
+  for (const auto& e : ctx.store.events(id))
+    list.push_back({{"id", e.id},
+                    {"delivery_id", e.delivery_id ? json::value(e.delivery_id) : json::value(nullptr)},
+                    {"at", format_rfc3339_utc(e.at_ms)},
+                    {"from", e.from_state},
+                    {"to", e.to_state},
+                    {"source", e.source},
+                    {"detail", e.detail}});
+  return make(req, bhttp::status::ok, json::serialize(json::object{{"events", std::move(list)}}));
+}
+
+}  // namespace
+
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0;
+}
+
+Response handle_request(const Request& req, ApiContext& ctx) {
+  auto url = boost::urls::parse_origin_form(req.target());
+  if (!url) return error(req, bhttp::status::bad_request, "malformed request target");
+  std::vector<std::string> segs;
+  for (auto seg : url->segments()) segs.emplace_back(seg);
+  const std::string path = std::string(url->path());
+
+  try {
+    if (!segs.empty() && segs[0] == "api" && segs.size() >= 2 && segs[1] == "v1")
+      return api(req, ctx, segs, url->params());
+    if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::head)
+      return error(req, bhttp::status::method_not_allowed, "method not allowed");
+    if (path == "/healthz") return make(req, bhttp::status::ok, "ok\n", "text/plain");
+    if (path == "/readyz") {
+      bool broker = ctx.broker_connected();
+      bool store = ctx.store.ping();
+      json::object o{{"ready", broker && store}, {"broker", broker}, {"store", store}};
+      return make(req, broker && store ? bhttp::status::ok : bhttp::status::service_unavailable,
+                  json::serialize(o));
+    }
+    if (path == "/metrics")
+      return make(req, bhttp::status::ok, metrics_text(ctx), "text/plain; version=0.0.4");
+    return error(req, bhttp::status::not_found, "no such resource");
+  } catch (const StoreError& e) {
+    return error(req, bhttp::status::service_unavailable, "store unavailable");
+  }
+}
+
+}  // namespace herald::http

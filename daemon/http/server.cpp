@@ -1,0 +1,116 @@
+#include "http/server.hpp"
+
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "core/log.hpp"
+
+namespace herald::http {
+
+namespace beast = boost::beast;
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, const HttpConfig& cfg, ApiContext& ctx)
+      : stream_(std::move(socket)), cfg_(cfg), ctx_(ctx) {}
+
+  void run() {
+    asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::read, shared_from_this()));
+  }
+
+ private:
+  void read() {
+    parser_.emplace();
+    parser_->body_limit(cfg_.body_limit);
+    parser_->header_limit(16 * 1024);
+    // One deadline for the whole request: a slow client cannot hold a connection open.
+    stream_.expires_after(std::chrono::milliseconds(cfg_.read_timeout_ms));
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      beast::bind_front_handler(&Session::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, size_t) {
+    if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::connection_reset || ec == asio::error::operation_aborted)
+      return close();
+    if (ec) {
+      // Oversized or malformed request: say so, then close.
+      Request req;
+      bhttp::status status = ec == bhttp::error::body_limit || ec == bhttp::error::header_limit
+                                 ? bhttp::status::payload_too_large
+                                 : bhttp::status::bad_request;
+      Response res{status, 11};
+      res.set(bhttp::field::content_type, "application/json");
+      res.body() = std::string("{\"error\":\"") + (status == bhttp::status::bad_request ? "bad request" : "request too large") + "\"}";
+      res.keep_alive(false);
+      res.prepare_payload();
+      return write(std::move(res));
+    }
+    Request req = parser_->release();
+    Response res = handle_request(req, ctx_);
+    if (req.method() == bhttp::verb::head) {
+      res.body().clear();
+    }
+    write(std::move(res));
+  }
+
+  void write(Response&& res) {
+    auto sp = std::make_shared<Response>(std::move(res));
+    stream_.expires_after(std::chrono::milliseconds(cfg_.read_timeout_ms));
+    bhttp::async_write(stream_, *sp, [self = shared_from_this(), sp](beast::error_code ec, size_t) {
+      if (ec || !sp->keep_alive()) return self->close();
+      self->read();
+    });
+  }
+
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  const HttpConfig& cfg_;
+  ApiContext& ctx_;
+};
+
+}  // namespace
+
+Server::Server(asio::io_context& io, const HttpConfig& cfg, ApiContext& ctx)
+    : io_(io), cfg_(cfg), ctx_(ctx), acceptor_(asio::make_strand(io)) {}
+
+void Server::start() {
+  tcp::endpoint ep(asio::ip::make_address(cfg_.address), static_cast<unsigned short>(cfg_.port));
+  acceptor_.open(ep.protocol());
+  acceptor_.set_option(asio::socket_base::reuse_address(true));
+  acceptor_.bind(ep);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+  log::info("HTTP listening on ", cfg_.address, ":", port());
+  accept();
+}
+
+void Server::stop() {
+  beast::error_code ec;
+  acceptor_.close(ec);
+}
+
+unsigned short Server::port() const {
+  beast::error_code ec;
+  return acceptor_.local_endpoint(ec).port();
+}
+
+void Server::accept() {
+  acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted) return;
+    if (!ec) std::make_shared<Session>(std::move(socket), cfg_, ctx_)->run();
+    accept();
+  });
+}
+
+}  // namespace herald::http

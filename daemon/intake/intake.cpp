@@ -1,0 +1,50 @@
+#include "intake/intake.hpp"
+
+#include "core/log.hpp"
+#include "planner/planner.hpp"
+
+namespace herald {
+
+IntakeResult Intake::take(std::string_view body) {
+  ++metrics_.directives_received;
+  DirectiveParse parsed = parse_directive(body, config_.intake.max_directive_bytes);
+  if (!parsed.directive) {
+    ++metrics_.directives_rejected_invalid;
+    std::string reason = "invalid directive: " + parsed.summary();
+    log::warning("rejected directive ", parsed.id.empty() ? "(no id)" : parsed.id, ": ", reason);
+    return {IntakeResult::Kind::rejected, parsed.id, reason, 0};
+  }
+  const Directive& d = *parsed.directive;
+  auto directory = directory_();
+  Plan plan = plan_deliveries(d, *directory, config_);
+  if (!plan.errors.empty()) {
+    ++metrics_.directives_rejected_unresolved;
+    DirectiveParse p;
+    p.errors = plan.errors;
+    std::string reason = "unresolved recipients: " + p.summary();
+    log::warning("rejected directive ", d.id, ": ", reason);
+    return {IntakeResult::Kind::rejected, d.id, reason, 0};
+  }
+  try {
+    IntakeOutcome out = store_.commit_directive(d, body, plan.deliveries);
+    if (!out.created) {
+      ++metrics_.directives_duplicate;
+      if (!out.same_content)
+        log::warning("directive ", d.id, " arrived again with different content; the first "
+                     "version stands (publish a new id to change it)");
+      else
+        log::info("directive ", d.id, " already taken in; nothing added");
+      return {IntakeResult::Kind::duplicate, d.id, {}, 0};
+    }
+    ++metrics_.directives_created;
+    metrics_.deliveries_planned += out.deliveries;
+    log::info("took in ", d.id, " (", d.number, "): ", out.deliveries, " deliveries");
+    return {IntakeResult::Kind::committed, d.id, {}, out.deliveries};
+  } catch (const StoreError& e) {
+    ++metrics_.store_errors;
+    log::error("store failed for directive ", d.id, ": ", e.what(), "; will retry");
+    return {IntakeResult::Kind::retry, d.id, e.what(), 0};
+  }
+}
+
+}  // namespace herald

@@ -1,0 +1,42 @@
+#pragma once
+// Intake: one directive body in, a decision out (commit, duplicate, reject, retry later).
+// No broker code here, so it is tested with plain strings.
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "config/config.hpp"
+#include "core/metrics.hpp"
+#include "store/store.hpp"
+
+namespace herald {
+
+struct IntakeResult {
+  enum class Kind {
+    committed,  // new directive and its deliveries are in the store: ack
+    duplicate,  // id already taken in: ack, nothing added
+    rejected,   // malformed or unresolvable: dead-letter with `reason`, then ack
+    retry,      // store failure: do not ack; requeue and try again later
+  } kind;
+  std::string id;
+  std::string reason;
+  size_t deliveries = 0;
+};
+
+class Intake {
+ public:
+  using DirectoryFn = std::function<std::shared_ptr<const Directory>()>;
+  Intake(Store& store, DirectoryFn directory, const Config& config, Metrics& metrics)
+      : store_(store), directory_(std::move(directory)), config_(config), metrics_(metrics) {}
+
+  IntakeResult take(std::string_view body);
+
+ private:
+  Store& store_;
+  DirectoryFn directory_;
+  const Config& config_;
+  Metrics& metrics_;
+};
+
+}  // namespace herald

@@ -1,0 +1,112 @@
+// heraldd: takes directives from RabbitMQ into the store and serves the HTTP listener.
+#include <atomic>
+#include <cstring>
+#include <iostream>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "config/config.hpp"
+#include "core/log.hpp"
+#include "core/systemd.hpp"
+#include "http/server.hpp"
+#include "intake/consumer.hpp"
+#include "intake/intake.hpp"
+#include "store/store.hpp"
+
+namespace {
+
+int usage(const char* argv0) {
+  std::cerr << "usage: " << argv0 << " --config FILE [--check-config] [--verbose]\n";
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace herald;
+  std::string config_path;
+  bool check_only = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--config" && i + 1 < argc) config_path = argv[++i];
+    else if (a.rfind("--config=", 0) == 0) config_path = a.substr(9);
+    else if (a == "--check-config") check_only = true;
+    else if (a == "--verbose") log::set_min_level(log::Level::debug);
+    else if (a == "--help" || a == "-h") { usage(argv[0]); return 0; }
+    else return usage(argv[0]);
+  }
+  if (config_path.empty()) return usage(argv[0]);
+
+  ConfigLoad load = load_config(config_path);
+  if (!load.config) {
+    for (const auto& e : load.errors) std::cerr << e.str() << "\n";
+    if (load.errors.empty()) std::cerr << config_path << ":1:1: configuration is incomplete\n";
+    return 1;
+  }
+  const Config& cfg = *load.config;
+  if (check_only) {
+    const auto& dir = *cfg.directory;
+    std::cout << config_path << ": OK (" << dir.groups().size() << " groups, " << dir.people().size()
+              << " people, " << dir.zones().size() << " zones)\n";
+    return 0;
+  }
+
+  std::unique_ptr<Store> store;
+  try {
+    store = open_sqlite_store(cfg.store.path, cfg.store.busy_timeout_ms);
+  } catch (const std::exception& e) {
+    log::error("cannot open the store: ", e.what());
+    return 1;
+  }
+  log::info("store open: ", cfg.store.path);
+
+  Metrics metrics;
+  std::shared_ptr<const Directory> directory = cfg.directory;
+  Intake intake(*store, [&] { return std::atomic_load(&directory); }, cfg, metrics);
+  DirectiveConsumer consumer(cfg.broker, intake, metrics);
+
+  boost::asio::io_context io(1);
+  http::ApiContext api{*store, metrics, cfg.http, [&] { return consumer.connected(); }};
+  http::Server server(io, cfg.http, api);
+  try {
+    server.start();
+  } catch (const std::exception& e) {
+    log::error("cannot listen on ", cfg.http.address, ":", cfg.http.port, ": ", e.what());
+    return 1;
+  }
+
+  // READY=1 once the store is open, the listener bound and the consumer thread running;
+  // the broker may still be unreachable then (readiness shows that), and heraldd keeps
+  // retrying rather than failing the start.
+  consumer.start();
+  systemd::notify("READY=1\nSTATUS=taking in directives");
+
+  // Watchdog keep-alives come from the event loop itself, so a wedged loop is noticed.
+  boost::asio::steady_timer watchdog(io);
+  std::function<void()> kick;
+  if (auto interval = systemd::watchdog_interval()) {
+    kick = [&, half = *interval / 2] {
+      systemd::notify("WATCHDOG=1");
+      watchdog.expires_after(half);
+      watchdog.async_wait([&](const boost::system::error_code& ec) { if (!ec) kick(); });
+    };
+    kick();
+  }
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code&, int sig) {
+    log::info("signal ", strsignal(sig), ": shutting down");
+    systemd::notify("STOPPING=1");
+    server.stop();
+    watchdog.cancel();
+    io.stop();
+  });
+  ::signal(SIGPIPE, SIG_IGN);
+
+  io.run();
+  consumer.stop();
+  log::info("stopped");
+  return 0;
+}

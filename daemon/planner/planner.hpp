@@ -1,0 +1,35 @@
+#pragma once
+// Turns a directive and the directory into one delivery per (recipient, channel).
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "core/channel.hpp"
+#include "directive/directive.hpp"
+#include "directory/directory.hpp"
+
+namespace herald {
+
+struct PlannedDelivery {
+  std::string recipient_kind;  // "person" or "zone"
+  std::string recipient_id;
+  std::string recipient_name;
+  Channel channel;
+  std::string address;  // E.164 phone, Zalo user id, email, or zone id
+  DeliveryState state = DeliveryState::queued;
+  std::string error_code;  // set when planned as failed (e.g. no_contact)
+  std::string error_text;
+};
+
+struct Plan {
+  std::vector<PlannedDelivery> deliveries;
+  std::vector<DirectiveError> errors;  // references the directory does not know
+};
+
+/// Resolution rules (docs/architecture.md): groups expand to their members, each person
+/// counted once; channels are the directive's list, else the person's preferences; a
+/// person reachable on none of them gets one `failed` delivery with code `no_contact` so
+/// the report shows the gap; loudspeaker deliveries go per zone.
+Plan plan_deliveries(const Directive& d, const Directory& dir, const Config& cfg);
+
+}  // namespace herald

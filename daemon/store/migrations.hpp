@@ -1,0 +1,66 @@
+#pragma once
+// Schema versions of the SQLite store, applied in order; PRAGMA user_version records the
+// last one applied. Never edit a released step: add a new one.
+#include <array>
+
+namespace herald::migrations {
+
+inline constexpr std::array<const char*, 1> kSqlite{
+    // 1: directives, deliveries, append-only events.
+    R"sql(
+CREATE TABLE directives (
+  id               TEXT PRIMARY KEY,
+  number           TEXT NOT NULL,
+  issuer_code      TEXT NOT NULL,
+  issuer_name      TEXT NOT NULL,
+  issued_at        TEXT NOT NULL,
+  subject          TEXT NOT NULL,
+  urgency          TEXT NOT NULL,
+  confidentiality  TEXT NOT NULL,
+  ack_required     INTEGER NOT NULL,
+  ack_deadline_ms  INTEGER,
+  raw              TEXT NOT NULL,
+  received_at_ms   INTEGER NOT NULL
+);
+CREATE INDEX directives_received ON directives(received_at_ms);
+
+CREATE TABLE deliveries (
+  id               INTEGER PRIMARY KEY,
+  directive_id     TEXT NOT NULL REFERENCES directives(id),
+  recipient_kind   TEXT NOT NULL,
+  recipient_id     TEXT NOT NULL,
+  recipient_name   TEXT NOT NULL,
+  channel          TEXT NOT NULL,
+  address          TEXT NOT NULL,
+  state            TEXT NOT NULL,
+  urgency_rank     INTEGER NOT NULL,
+  attempts         INTEGER NOT NULL DEFAULT 0,
+  next_attempt_ms  INTEGER NOT NULL,
+  error_code       TEXT NOT NULL DEFAULT '',
+  error_text       TEXT NOT NULL DEFAULT '',
+  created_at_ms    INTEGER NOT NULL,
+  updated_at_ms    INTEGER NOT NULL,
+  UNIQUE (directive_id, recipient_id, channel)
+);
+CREATE INDEX deliveries_due ON deliveries(state, urgency_rank DESC, next_attempt_ms);
+
+CREATE TABLE events (
+  id           INTEGER PRIMARY KEY,
+  delivery_id  INTEGER REFERENCES deliveries(id),
+  directive_id TEXT NOT NULL,
+  at_ms        INTEGER NOT NULL,
+  from_state   TEXT NOT NULL,
+  to_state     TEXT NOT NULL,
+  source       TEXT NOT NULL,
+  detail       TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX events_directive ON events(directive_id, id);
+CREATE INDEX events_delivery ON events(delivery_id, id);
+CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+  BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+  BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+)sql",
+};
+
+}  // namespace herald::migrations

@@ -1,0 +1,19 @@
+#pragma once
+// Vietnamese text folding: tiếng Việt không dấu, and the keys used to match aliases.
+#include <string>
+#include <string_view>
+
+namespace herald {
+
+/// Removes Vietnamese diacritics (precomposed and combining), đ->d, Đ->D; other text is
+/// kept as is. "Ủy ban nhân dân xã Hồ Đắc Kiện" -> "Uy ban nhan dan xa Ho Dac Kien".
+std::string unaccent(std::string_view utf8);
+
+/// A comparison key: unaccented, ASCII-lowercased, punctuation turned into single spaces,
+/// trimmed. "- Ủy ban nhân dân các xã, thị trấn," -> "uy ban nhan dan cac xa thi tran".
+std::string match_key(std::string_view utf8);
+
+/// True when `s` is well-formed UTF-8.
+bool valid_utf8(std::string_view s);
+
+}  // namespace herald
