@@ -1,0 +1,285 @@
+"""Shared fixtures for Herald's integration tests: a private vhost on the RabbitMQ that
+scripts/services runs, a heraldd with its own store and port, and heraldctl."""
+import json
+import os
+import secrets
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.parse
+import urllib.request
+
+import pika
+import yaml
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("HERALD_BUILD_DIR", os.path.join(REPO, "build"))
+HERALDD = os.path.join(BUILD, "bin", "heraldd")
+HERALDCTL = os.path.join(BUILD, "bin", "heraldctl")
+SERVICES = os.path.join(REPO, "scripts", "services")
+DIRECTORY = os.path.join(REPO, "config", "directory.example.yaml")
+SEED = os.path.join(REPO, "tests", "data", "seed-158-CV-HU.json")
+
+
+def _state_env():
+    env = {}
+    state = os.environ.get("HERALD_STATE_DIR", os.path.join(REPO, ".state"))
+    try:
+        with open(os.path.join(state, "env")) as f:
+            for line in f:
+                if "=" in line:
+                    k, v = line.strip().split("=", 1)
+                    env[k] = v.strip("'\"")
+    except FileNotFoundError:
+        pass
+    return env
+
+
+_ENV = _state_env()
+AMQP_HOST = os.environ.get("HERALD_AMQP_HOST", _ENV.get("HERALD_AMQP_HOST", "127.0.0.1"))
+AMQP_PORT = int(os.environ.get("HERALD_AMQP_PORT", _ENV.get("HERALD_AMQP_PORT", "5679")))
+
+
+def wait_until(predicate, timeout=60.0, interval=0.1, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def services(*args, check=True):
+    return subprocess.run([SERVICES, *args], check=check, capture_output=True, text=True)
+
+
+class Vhost:
+    """A RabbitMQ vhost of its own, so tests never see each other's queues."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __enter__(self):
+        services("ctl", "add_vhost", self.name)
+        services("ctl", "set_permissions", "-p", self.name, "guest", ".*", ".*", ".*")
+        return self
+
+    def __exit__(self, *exc):
+        services("ctl", "delete_vhost", self.name, check=False)
+
+    def url(self):
+        return f"amqp://guest:guest@{AMQP_HOST}:{AMQP_PORT}/{urllib.parse.quote(self.name, safe='')}"
+
+    def connection(self):
+        params = pika.ConnectionParameters(
+            host=AMQP_HOST, port=AMQP_PORT, virtual_host=self.name,
+            credentials=pika.PlainCredentials("guest", "guest"),
+            connection_attempts=3, retry_delay=1, blocked_connection_timeout=30)
+        return pika.BlockingConnection(params)
+
+    def drain(self, queue, timeout=30.0, expect=None):
+        """All messages now in `queue` (acked): list of (properties, body)."""
+        got = []
+        conn = self.connection()
+        try:
+            ch = conn.channel()
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                method, props, body = ch.basic_get(queue, auto_ack=False)
+                if method is None:
+                    if expect is None or len(got) >= expect:
+                        break
+                    time.sleep(0.2)
+                    continue
+                got.append((props, body))
+                ch.basic_ack(method.delivery_tag)
+        finally:
+            conn.close()
+        return got
+
+
+class Daemon:
+    """One heraldd with its own config, store and HTTP port."""
+
+    def __init__(self, vhost, workdir, extra_config=None):
+        self.vhost = vhost
+        self.workdir = workdir
+        self.port = free_port()
+        self.token = secrets.token_hex(16)
+        self.store_path = os.path.join(workdir, "herald.db")
+        self.config_path = os.path.join(workdir, "herald.yaml")
+        self.log_path = os.path.join(workdir, "heraldd.log")
+        cfg = {
+            "broker": {"host": AMQP_HOST, "port": AMQP_PORT, "vhost": vhost.name,
+                        "user": "guest", "password": "env:HERALD_TEST_AMQP_PASSWORD",
+                        "heartbeat": "5s", "reconnect_initial": "200ms", "reconnect_max": "2s"},
+            "store": {"path": self.store_path},
+            "http": {"listen": f"127.0.0.1:{self.port}",
+                     "admin_tokens": [{"name": "test", "role": "operator", "token": "env:HERALD_TEST_ADMIN_TOKEN"}]},
+            "directory": DIRECTORY,
+            "channels": {"sms": {"enabled": True}, "zalo": {"enabled": True},
+                         "email": {"enabled": True}, "loudspeaker": {"enabled": True}},
+        }
+        for k, v in (extra_config or {}).items():
+            cfg[k] = v
+        with open(self.config_path, "w") as f:
+            yaml.safe_dump(cfg, f, allow_unicode=True)
+        self.env = dict(os.environ, HERALD_TEST_AMQP_PASSWORD="guest", HERALD_TEST_ADMIN_TOKEN=self.token)
+        self.proc = None
+
+    def start(self, wait_ready=True):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([HERALDD, "--config", self.config_path], stdout=self.log,
+                                     stderr=subprocess.STDOUT, env=self.env)
+        if wait_ready:
+            wait_until(lambda: self.ready(), timeout=30, what="heraldd /readyz")
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.log.close()
+        return self.proc.returncode if self.proc else None
+
+    def logs(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def http(self, path, token=True):
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}")
+        if token:
+            req.add_header("Authorization", f"Bearer {self.token if token is True else token}")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+        except (urllib.error.URLError, ConnectionError):
+            return None, ""
+
+    def ready(self):
+        status, _ = self.http("/readyz", token=False)
+        return status == 200
+
+    def api(self, path):
+        status, body = self.http(path)
+        if status != 200:
+            raise AssertionError(f"GET {path}: {status} {body}")
+        return json.loads(body)
+
+    def directive(self, directive_id):
+        status, body = self.http("/api/v1/directives/" + urllib.parse.quote(directive_id, safe=""))
+        return json.loads(body) if status == 200 else None
+
+    def metric(self, name):
+        _, body = self.http("/metrics", token=False)
+        total = 0
+        found = False
+        for line in body.splitlines():
+            if line.startswith(name + " ") or line.startswith(name + "{"):
+                total += float(line.rsplit(" ", 1)[1])
+                found = True
+        return total if found else None
+
+    def db(self):
+        conn = sqlite3.connect(f"file:{self.store_path}?mode=ro", uri=True, timeout=10)
+        return conn
+
+    def ctl(self, *args, input=None):
+        cmd = [HERALDCTL, "--broker", self.vhost.url(), "--api", f"http://127.0.0.1:{self.port}",
+               "--token", self.token, *args]
+        return subprocess.run(cmd, capture_output=True, text=True, input=input, timeout=60)
+
+
+class DaemonTestCase(unittest.TestCase):
+    """Each test class gets a vhost and a heraldd; tests add directives to it."""
+
+    extra_config = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="herald-it-")
+        cls.vhost = Vhost(f"it-{cls.__name__}-{secrets.token_hex(3)}").__enter__()
+        cls.daemon = Daemon(cls.vhost, cls.tmp.name, cls.extra_config).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.daemon.stop()
+        if rc not in (0, None):
+            print(cls.daemon.logs())
+        cls.vhost.__exit__(None, None, None)
+        cls.tmp.cleanup()
+
+
+def load_directory():
+    with open(DIRECTORY) as f:
+        return yaml.safe_load(f)
+
+
+def expected_deliveries(directive, directory):
+    """The planner's rules, written again independently: groups expand transitively,
+    each person once, channels are the person's preferences (or the directive's)."""
+    groups = {g["id"]: g for g in directory["groups"]}
+    people = {p["id"]: p for p in directory["people"]}
+    direct = {}
+    for p in directory["people"]:
+        for g in p.get("groups", []):
+            direct.setdefault(g, set()).add(p["id"])
+
+    def members(gid, seen=None):
+        seen = seen or set()
+        if gid in seen:
+            return set()
+        seen.add(gid)
+        out = set(direct.get(gid, set()))
+        for inc in groups[gid].get("includes", []):
+            out |= members(inc, seen)
+        return out
+
+    who = set()
+    for r in directive["recipients"]:
+        who |= members(r["group"]) if "group" in r else {r["person"]}
+    out = set()
+    for pid in who:
+        p = people[pid]
+        c = p.get("contacts", {})
+        chans = directive.get("channels") or p.get("channels")
+        for ch in chans:
+            if ch == "sms" and c.get("phone"):
+                out.add((pid, "sms"))
+            elif ch == "zalo" and (c.get("zalo_user_id") or c.get("phone")):
+                out.add((pid, "zalo"))
+            elif ch == "email" and c.get("email"):
+                out.add((pid, "email"))
+    return out
+
+
+def small_directive(n, recipients=None, **extra):
+    d = {
+        "schema": "herald.directive/v1",
+        "id": f"test/{n}",
+        "number": f"{n}-TB/HU",
+        "issuer": {"code": "HU-CHAUTHANH", "name": "Huyện ủy Châu Thành"},
+        "issued_at": "2021-07-12T08:00:00+07:00",
+        "subject": f"Thông báo số {n} về lịch họp Ban Thường vụ",
+        "recipients": recipients or [{"group": "ban-thuong-vu"}],
+    }
+    d.update(extra)
+    return d
