@@ -8,6 +8,8 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "config/config.hpp"
+#include "dispatch/dispatcher.hpp"
+#include "net/curl_multi.hpp"
 #include "core/log.hpp"
 #include "core/systemd.hpp"
 #include "http/server.hpp"
@@ -26,6 +28,7 @@ int usage(const char* argv0) {
 
 int main(int argc, char** argv) {
   using namespace herald;
+  curl_global_init(CURL_GLOBAL_DEFAULT);  // before any thread starts
   std::string config_path;
   bool check_only = false;
   for (int i = 1; i < argc; ++i) {
@@ -68,7 +71,11 @@ int main(int argc, char** argv) {
   DirectiveConsumer consumer(cfg.broker, intake, metrics);
 
   boost::asio::io_context io(1);
-  http::ApiContext api{*store, metrics, cfg.http, [&] { return consumer.connected(); }};
+  net::CurlMulti curl(io);
+  Dispatcher dispatcher(io, *store, curl, cfg, metrics);
+  intake.on_committed([&] { dispatcher.kick(); });
+  http::ApiContext api{*store, metrics, cfg.http, [&] { return consumer.connected(); },
+                       &cfg.gateways, [&] { return dispatcher.metrics_text(); }};
   http::Server server(io, cfg.http, api);
   try {
     server.start();
@@ -80,6 +87,12 @@ int main(int argc, char** argv) {
   // READY=1 once the store is open, the listener bound and the consumer thread running;
   // the broker may still be unreachable then (readiness shows that), and heraldd keeps
   // retrying rather than failing the start.
+  try {
+    dispatcher.start();
+  } catch (const StoreError& e) {
+    log::error("cannot resume dispatch: ", e.what());
+    return 1;
+  }
   consumer.start();
   systemd::notify("READY=1\nSTATUS=taking in directives");
 
@@ -100,6 +113,7 @@ int main(int argc, char** argv) {
     log::info("signal ", strsignal(sig), ": shutting down");
     systemd::notify("STOPPING=1");
     server.stop();
+    dispatcher.stop();
     watchdog.cancel();
     io.stop();
   });

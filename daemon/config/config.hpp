@@ -11,8 +11,11 @@
 #include "config/secret.hpp"
 #include "core/channel.hpp"
 #include "directory/directory.hpp"
+#include "render/sms_render.hpp"
 
 namespace herald {
+
+class Gateway;
 
 struct BrokerConfig {
   std::string host = "127.0.0.1";
@@ -55,6 +58,19 @@ struct IntakeConfig {
 
 struct ChannelConfig {
   bool enabled = true;
+  std::string gateway;        // name under `gateways:`; empty: deliveries wait, queued
+  SmsTemplate sms_template;   // sms only
+};
+
+/// How the dispatcher sends and retries (docs/dispatch.md).
+struct DispatchConfig {
+  int64_t poll_interval_ms = 500;
+  int64_t batch = 256;
+  int max_attempts = 8;
+  int64_t backoff_initial_ms = 2000;
+  int64_t backoff_max_ms = 300000;
+  int64_t resume_grace_ms = 30000;
+  std::string public_url;  // base URL providers call back; default http://<http.listen>
 };
 
 struct Config {
@@ -66,6 +82,8 @@ struct Config {
   std::string directory_file;
   std::shared_ptr<const Directory> directory;
   std::map<Channel, ChannelConfig> channels;
+  DispatchConfig dispatch;
+  std::map<std::string, std::shared_ptr<Gateway>> gateways;
 
   bool channel_enabled(Channel c) const {
     auto it = channels.find(c);

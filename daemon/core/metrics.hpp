@@ -14,6 +14,13 @@ struct Metrics {
   std::atomic<uint64_t> deliveries_planned{0};
   std::atomic<uint64_t> store_errors{0};
   std::atomic<uint64_t> broker_connects{0};
+  std::atomic<uint64_t> send_attempts{0};     // requests handed to a gateway
+  std::atomic<uint64_t> send_accepted{0};     // gateway took the message
+  std::atomic<uint64_t> send_retries{0};      // transient failure, retry scheduled
+  std::atomic<uint64_t> send_failed{0};       // permanent failure, attempts or deadline exhausted
+  std::atomic<uint64_t> receipts_applied{0};  // receipt moved a delivery
+  std::atomic<uint64_t> receipts_ignored{0};  // valid receipt, no state change (never backwards)
+  std::atomic<uint64_t> receipts_rejected{0}; // unknown token, forged or malformed
   std::atomic<bool> broker_connected{false};
 };
 

@@ -118,6 +118,14 @@ std::string metrics_text(ApiContext& ctx) {
   } catch (const StoreError&) {
     out += "# store unavailable\n";
   }
+  counter("herald_send_attempts_total", "Requests handed to a gateway.", "", m.send_attempts);
+  counter("herald_send_accepted_total", "Messages a gateway accepted.", "", m.send_accepted);
+  counter("herald_send_retries_total", "Transient failures with a retry scheduled.", "", m.send_retries);
+  counter("herald_send_failed_total", "Sends given up (permanent, attempts or deadline).", "", m.send_failed);
+  counter("herald_receipts_total", "Provider receipts by outcome.", "{outcome=\"applied\"}", m.receipts_applied);
+  counter("herald_receipts_total", "", "{outcome=\"ignored\"}", m.receipts_ignored);
+  counter("herald_receipts_total", "", "{outcome=\"rejected\"}", m.receipts_rejected);
+  if (ctx.extra_metrics) out += ctx.extra_metrics();
   return out;
 }
 
@@ -196,6 +204,11 @@ Response handle_request(const Request& req, ApiContext& ctx) {
   try {
     if (!segs.empty() && segs[0] == "api" && segs.size() >= 2 && segs[1] == "v1")
       return api(req, ctx, segs, url->params());
+    if (!segs.empty() && segs[0] == "hooks") {
+      std::map<std::string, std::string> query;
+      for (auto p : url->params()) query[std::string(p.key)] = std::string(p.value);
+      return handle_hook(req, ctx, segs, query);
+    }
     if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::head)
       return error(req, bhttp::status::method_not_allowed, "method not allowed");
     if (path == "/healthz") return make(req, bhttp::status::ok, "ok\n", "text/plain");

@@ -2,10 +2,13 @@
 // Routes one HTTP request to a response without touching a socket (pure w.r.t. I/O):
 // health, readiness, metrics and the admin API.
 #include <functional>
+#include <map>
+#include <memory>
 
 #include <boost/beast/http.hpp>
 
 #include "config/config.hpp"
+#include "gateway.hpp"
 #include "core/metrics.hpp"
 #include "store/store.hpp"
 
@@ -20,7 +23,15 @@ struct ApiContext {
   Metrics& metrics;
   const HttpConfig& config;
   std::function<bool()> broker_connected;
+  /// Gateways by name, for provider callbacks under /hooks/.
+  const std::map<std::string, std::shared_ptr<Gateway>>* gateways = nullptr;
+  /// More Prometheus text appended to /metrics (the dispatcher's gateway gauges).
+  std::function<std::string()> extra_metrics;
 };
+
+/// /hooks/<channel>/<gateway>/<token>: a provider's receipt for one delivery.
+Response handle_hook(const Request& req, ApiContext& ctx, const std::vector<std::string>& segs,
+                     const std::map<std::string, std::string>& query);
 
 Response handle_request(const Request& req, ApiContext& ctx);
 

@@ -38,8 +38,6 @@ void DirectiveConsumer::connect() {
   amqp_basic_consume(consume_.state(), 1, amqp_cstring_bytes(amqp::kQueue), amqp_empty_bytes,
                      /*no_local=*/0, /*no_ack=*/0, /*exclusive=*/0, amqp_empty_table);
   consume_.check("basic.consume");
-  publish_.open(cfg_, "heraldd dead-letter publisher");
-  publish_.enable_confirms();
 }
 
 void DirectiveConsumer::run() {
@@ -142,12 +140,22 @@ bool DirectiveConsumer::dead_letter(const amqp_envelope_t& envelope, const std::
   m.headers[amqp::kErrorHeader] = reason.size() > 4000 ? reason.substr(0, 4000) + "..." : reason;
   m.headers["x-herald-original-exchange"] = amqp::to_string(envelope.exchange);
   try {
+    if (!publish_.is_open()) {
+      // Opened on first need and without heartbeats: it sits idle between rejects, and
+      // nothing reads from it then to answer heartbeats. A dead socket shows up as a
+      // publish error, and the next reject opens a fresh connection.
+      BrokerConfig quiet = cfg_;
+      quiet.heartbeat_s = 0;
+      publish_.open(quiet, "heraldd dead-letter publisher");
+      publish_.enable_confirms();
+    }
     auto r = publish_.publish_confirmed(amqp::kDeadExchange, m, 10000);
     if (r == amqp::PublishResult::confirmed) return true;
     log::error("dead-lettering failed (", static_cast<int>(r), ")");
   } catch (const amqp::Error& e) {
     log::error("dead-lettering failed: ", e.what());
   }
+  publish_.close();
   return false;
 }
 

@@ -43,7 +43,7 @@ class DirectiveConsumer {
   Metrics& metrics_;
   std::function<void()> on_consuming_;
   amqp::Connection consume_;
-  amqp::Connection publish_;  // a second connection keeps confirms apart from deliveries
+  amqp::Connection publish_;  // for dead letters: keeps confirms apart from deliveries
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::mutex mu_;

@@ -39,6 +39,7 @@ IntakeResult Intake::take(std::string_view body) {
     ++metrics_.directives_created;
     metrics_.deliveries_planned += out.deliveries;
     log::info("took in ", d.id, " (", d.number, "): ", out.deliveries, " deliveries");
+    if (on_committed_) on_committed_();
     return {IntakeResult::Kind::committed, d.id, {}, out.deliveries};
   } catch (const StoreError& e) {
     ++metrics_.store_errors;

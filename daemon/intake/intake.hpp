@@ -31,12 +31,15 @@ class Intake {
       : store_(store), directory_(std::move(directory)), config_(config), metrics_(metrics) {}
 
   IntakeResult take(std::string_view body);
+  /// Called after a new directive's deliveries are committed (wakes the dispatcher).
+  void on_committed(std::function<void()> fn) { on_committed_ = std::move(fn); }
 
  private:
   Store& store_;
   DirectoryFn directory_;
   const Config& config_;
   Metrics& metrics_;
+  std::function<void()> on_committed_;
 };
 
 }  // namespace herald

@@ -38,11 +38,16 @@ CREATE TABLE deliveries (
   next_attempt_ms  INTEGER NOT NULL,
   error_code       TEXT NOT NULL DEFAULT '',
   error_text       TEXT NOT NULL DEFAULT '',
+  token            TEXT NOT NULL,             -- unguessable; names it in receipt URLs
+  gateway          TEXT NOT NULL DEFAULT '',  -- which gateway took the last attempt
+  provider_ref     TEXT NOT NULL DEFAULT '',  -- the gateway's id for the message
+  sending_since_ms INTEGER,
   created_at_ms    INTEGER NOT NULL,
   updated_at_ms    INTEGER NOT NULL,
   UNIQUE (directive_id, recipient_id, channel)
 );
-CREATE INDEX deliveries_due ON deliveries(state, urgency_rank DESC, next_attempt_ms);
+CREATE INDEX deliveries_due ON deliveries(channel, state, urgency_rank DESC, next_attempt_ms);
+CREATE UNIQUE INDEX deliveries_token ON deliveries(token);
 
 CREATE TABLE events (
   id           INTEGER PRIMARY KEY,

@@ -27,6 +27,7 @@ class Statement {
 
   int64_t int64(int col) const { return sqlite3_column_int64(stmt_, col); }
   std::string text(int col) const;
+  sqlite3_stmt* handle() const { return stmt_; }
 
  private:
   sqlite3* db_;

@@ -2,6 +2,7 @@
 #include <map>
 #include <mutex>
 
+#include "core/random.hpp"
 #include "core/time.hpp"
 #include "store/migrations.hpp"
 #include "store/sqlite.hpp"
@@ -67,8 +68,8 @@ class SqliteStore final : public Store {
     Statement del(db_,
                   "INSERT INTO deliveries(directive_id, recipient_kind, recipient_id, recipient_name,"
                   " channel, address, state, urgency_rank, next_attempt_ms, error_code, error_text,"
-                  " created_at_ms, updated_at_ms)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)");
+                  " token, created_at_ms, updated_at_ms)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?12, ?12)");
     Statement ev(db_,
                  "INSERT INTO events(delivery_id, directive_id, at_ms, from_state, to_state, source,"
                  " detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
@@ -76,7 +77,7 @@ class SqliteStore final : public Store {
       del.bind(1, d.id).bind(2, p.recipient_kind).bind(3, p.recipient_id).bind(4, p.recipient_name);
       del.bind(5, to_string(p.channel)).bind(6, p.address).bind(7, to_string(p.state));
       del.bind(8, int64_t{rank(d.urgency)}).bind(9, now).bind(10, p.error_code);
-      del.bind(11, p.error_text).bind(12, now);
+      del.bind(11, p.error_text).bind(12, now).bind(13, random_token());
       del.run();
       int64_t id = sqlite3_last_insert_rowid(db_);
       ev.bind(1, id).bind(2, d.id).bind(3, now).bind(4, "").bind(5, to_string(p.state));
@@ -118,28 +119,11 @@ class SqliteStore final : public Store {
 
   std::vector<DeliveryRow> deliveries(const std::string& directive_id) override {
     std::lock_guard lock(mu_);
-    Statement q(db_,
-                "SELECT id, directive_id, recipient_kind, recipient_id, recipient_name, channel,"
-                " address, state, attempts, error_code, error_text, updated_at_ms"
-                " FROM deliveries WHERE directive_id = ?1 ORDER BY recipient_id, channel");
+    Statement q(db_, std::string(kDeliverySelect) +
+                         " WHERE directive_id = ?1 ORDER BY recipient_id, channel");
     q.bind(1, directive_id);
     std::vector<DeliveryRow> out;
-    while (q.step()) {
-      DeliveryRow r;
-      r.id = q.int64(0);
-      r.directive_id = q.text(1);
-      r.recipient_kind = q.text(2);
-      r.recipient_id = q.text(3);
-      r.recipient_name = q.text(4);
-      r.channel = parse_channel(q.text(5)).value_or(Channel::sms);
-      r.address = q.text(6);
-      r.state = parse_state(q.text(7)).value_or(DeliveryState::queued);
-      r.attempts = static_cast<int>(q.int64(8));
-      r.error_code = q.text(9);
-      r.error_text = q.text(10);
-      r.updated_at_ms = q.int64(11);
-      out.push_back(std::move(r));
-    }
+    while (q.step()) out.push_back(delivery_row(q));
     return out;
   }
 
@@ -181,7 +165,171 @@ class SqliteStore final : public Store {
     }
   }
 
+  std::vector<ClaimedDelivery> claim_due(Channel channel, const std::string& gateway,
+                                         int64_t now, size_t limit) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(db_);
+    Statement q(db_,
+                "SELECT id, directive_id, recipient_id, address, token, attempts, state"
+                " FROM deliveries INDEXED BY deliveries_due"
+                " WHERE channel = ?1 AND state IN ('queued', 'retrying') AND next_attempt_ms <= ?2"
+                " ORDER BY urgency_rank DESC, next_attempt_ms, id LIMIT ?3");
+    q.bind(1, to_string(channel)).bind(2, now).bind(3, static_cast<int64_t>(limit));
+    std::vector<ClaimedDelivery> out;
+    std::vector<std::string> from;
+    while (q.step()) {
+      out.push_back({q.int64(0), q.text(1), q.text(2), channel, q.text(3), q.text(4),
+                     static_cast<int>(q.int64(5)) + 1});
+      from.push_back(q.text(6));
+    }
+    Statement up(db_,
+                 "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, gateway = ?2,"
+                 " sending_since_ms = ?3, updated_at_ms = ?3 WHERE id = ?1");
+    Statement ev(db_, kEventInsert);
+    for (size_t i = 0; i < out.size(); ++i) {
+      up.bind(1, out[i].id).bind(2, gateway).bind(3, now);
+      up.run();
+      ev.bind(1, out[i].id).bind(2, out[i].directive_id).bind(3, now).bind(4, from[i]);
+      ev.bind(5, "sending").bind(6, "dispatcher");
+      ev.bind(7, "attempt " + std::to_string(out[i].attempts) + " via " + gateway);
+      ev.run();
+    }
+    tx.commit();
+    return out;
+  }
+
+  std::optional<int64_t> next_due_ms(Channel channel) override {
+    std::lock_guard lock(mu_);
+    Statement q(db_,
+                "SELECT MIN(next_attempt_ms) FROM deliveries"
+                " WHERE channel = ?1 AND state IN ('queued', 'retrying')");
+    q.bind(1, to_string(channel));
+    if (!q.step() || sqlite3_column_type(q.handle(), 0) == SQLITE_NULL) return std::nullopt;
+    return q.int64(0);
+  }
+
+  TransitionResult transition(int64_t id, const TransitionRequest& t) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(db_);
+    TransitionResult r;
+    std::string directive_id;
+    {
+      Statement q(db_, "SELECT state, directive_id FROM deliveries WHERE id = ?1");
+      q.bind(1, id);
+      if (!q.step()) return r;
+      r.found = true;
+      r.from = r.state = parse_state(q.text(0)).value_or(DeliveryState::queued);
+      directive_id = q.text(1);
+    }
+    int64_t now = now_ms();
+    r.applied = transition_allowed(r.from, t.to, t.cause);
+    if (r.applied) {
+      r.state = t.to;
+      Statement up(db_,
+                   "UPDATE deliveries SET state = ?2, updated_at_ms = ?3,"
+                   " error_code = CASE WHEN ?4 IS NULL THEN error_code ELSE ?4 END,"
+                   " error_text = CASE WHEN ?4 IS NULL THEN error_text ELSE ?5 END,"
+                   " next_attempt_ms = COALESCE(?6, next_attempt_ms),"
+                   " sending_since_ms = CASE WHEN ?2 = 'sending' THEN sending_since_ms ELSE NULL END"
+                   " WHERE id = ?1");
+      up.bind(1, id).bind(2, to_string(t.to)).bind(3, now);
+      if (t.error_code) up.bind(4, *t.error_code).bind(5, t.error_text);
+      else up.bind_null(4).bind_null(5);
+      if (t.next_attempt_ms) up.bind(6, *t.next_attempt_ms);
+      else up.bind_null(6);
+      up.run();
+    }
+    if (t.provider_ref && !t.provider_ref->empty()) {
+      Statement up(db_, "UPDATE deliveries SET provider_ref = ?2 WHERE id = ?1 AND provider_ref = ''");
+      up.bind(1, id).bind(2, *t.provider_ref);
+      up.run();
+    }
+    std::string detail = t.detail;
+    if (t.error_code) detail += (detail.empty() ? "" : "; ") + *t.error_code + ": " + t.error_text;
+    if (!r.applied)
+      detail += std::string(detail.empty() ? "" : "; ") + "no change (" +
+                std::string(to_string(t.to)) + " after " + std::string(to_string(r.from)) + ")";
+    Statement ev(db_, kEventInsert);
+    ev.bind(1, id).bind(2, directive_id).bind(3, now).bind(4, to_string(r.from));
+    ev.bind(5, to_string(r.state)).bind(6, t.source).bind(7, detail);
+    ev.run();
+    tx.commit();
+    return r;
+  }
+
+  std::optional<DeliveryRow> delivery(int64_t id) override {
+    std::lock_guard lock(mu_);
+    Statement q(db_, std::string(kDeliverySelect) + " WHERE id = ?1");
+    q.bind(1, id);
+    if (!q.step()) return std::nullopt;
+    return delivery_row(q);
+  }
+
+  std::optional<DeliveryRow> delivery_by_token(const std::string& token) override {
+    std::lock_guard lock(mu_);
+    Statement q(db_, std::string(kDeliverySelect) + " WHERE token = ?1");
+    q.bind(1, token);
+    if (!q.step()) return std::nullopt;
+    return delivery_row(q);
+  }
+
+  std::optional<std::string> directive_raw(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    Statement q(db_, "SELECT raw FROM directives WHERE id = ?1");
+    q.bind(1, id);
+    if (!q.step()) return std::nullopt;
+    return q.text(0);
+  }
+
+  size_t recover_in_flight(int64_t now, int64_t grace_ms) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(db_);
+    Statement ev(db_,
+                 "INSERT INTO events(delivery_id, directive_id, at_ms, from_state, to_state, source,"
+                 " detail) SELECT id, directive_id, ?1, 'sending', 'retrying', 'recovery',"
+                 " 'in flight at restart; resend after ' || ?2 || ' ms unless a receipt settles it'"
+                 " FROM deliveries WHERE state = 'sending'");
+    ev.bind(1, now).bind(2, grace_ms);
+    ev.run();
+    Statement up(db_,
+                 "UPDATE deliveries SET state = 'retrying', next_attempt_ms = ?1 + ?2,"
+                 " sending_since_ms = NULL, updated_at_ms = ?1 WHERE state = 'sending'");
+    up.bind(1, now).bind(2, grace_ms);
+    up.run();
+    size_t n = static_cast<size_t>(sqlite3_changes(db_));
+    tx.commit();
+    return n;
+  }
+
  private:
+  static constexpr const char* kEventInsert =
+      "INSERT INTO events(delivery_id, directive_id, at_ms, from_state, to_state, source, detail)"
+      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+  static constexpr const char* kDeliverySelect =
+      "SELECT id, directive_id, recipient_kind, recipient_id, recipient_name, channel, address,"
+      " state, attempts, error_code, error_text, gateway, provider_ref, next_attempt_ms,"
+      " updated_at_ms FROM deliveries";
+
+  static DeliveryRow delivery_row(const Statement& q) {
+    DeliveryRow r;
+    r.id = q.int64(0);
+    r.directive_id = q.text(1);
+    r.recipient_kind = q.text(2);
+    r.recipient_id = q.text(3);
+    r.recipient_name = q.text(4);
+    r.channel = parse_channel(q.text(5)).value_or(Channel::sms);
+    r.address = q.text(6);
+    r.state = parse_state(q.text(7)).value_or(DeliveryState::queued);
+    r.attempts = static_cast<int>(q.int64(8));
+    r.error_code = q.text(9);
+    r.error_text = q.text(10);
+    r.gateway = q.text(11);
+    r.provider_ref = q.text(12);
+    r.next_attempt_ms = q.int64(13);
+    r.updated_at_ms = q.int64(14);
+    return r;
+  }
+
   static constexpr const char* kSummarySelect =
       "SELECT d.id, d.number, d.issuer_code, d.issuer_name, d.subject, d.urgency,"
       " d.confidentiality, d.issued_at, d.received_at_ms,"

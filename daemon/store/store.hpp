@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/channel.hpp"
+#include "core/transition.hpp"
 #include "directive/directive.hpp"
 #include "planner/planner.hpp"
 
@@ -58,7 +59,41 @@ struct DeliveryRow {
   int attempts = 0;
   std::string error_code;
   std::string error_text;
+  std::string gateway;
+  std::string provider_ref;
+  int64_t next_attempt_ms = 0;
   int64_t updated_at_ms = 0;
+};
+
+/// A delivery the dispatcher has claimed (now `sending`) and must send.
+struct ClaimedDelivery {
+  int64_t id = 0;
+  std::string directive_id;
+  std::string recipient_id;
+  Channel channel = Channel::sms;
+  std::string address;
+  std::string token;
+  int attempts = 0;  // including this one
+};
+
+/// A proposed state change; the store applies it only if transition_allowed() agrees,
+/// and records an event either way (so every receipt is in the audit trail).
+struct TransitionRequest {
+  DeliveryState to = DeliveryState::queued;
+  Cause cause = Cause::receipt;
+  std::string source;  // "gateway:kannel-local", "receipt:kannel-local", "recovery", ...
+  std::string detail;
+  std::optional<std::string> error_code;  // stored with error_text when set
+  std::string error_text;
+  std::optional<std::string> provider_ref;
+  std::optional<int64_t> next_attempt_ms;
+};
+
+struct TransitionResult {
+  bool found = false;
+  bool applied = false;
+  DeliveryState from = DeliveryState::queued;
+  DeliveryState state = DeliveryState::queued;  // after
 };
 
 struct EventRow {
@@ -96,6 +131,23 @@ class Store {
   virtual int64_t directive_count() = 0;
   /// True when the store answers a trivial query.
   virtual bool ping() = 0;
+
+  // ---- dispatch -------------------------------------------------------------------------
+
+  /// Moves up to `limit` due deliveries of `channel` (queued or retrying, next attempt
+  /// not in the future; higher urgency first) to `sending`, in one transaction.
+  virtual std::vector<ClaimedDelivery> claim_due(Channel channel, const std::string& gateway,
+                                                 int64_t now_ms, size_t limit) = 0;
+  /// When the next queued/retrying delivery of `channel` becomes due, if any.
+  virtual std::optional<int64_t> next_due_ms(Channel channel) = 0;
+  virtual TransitionResult transition(int64_t delivery_id, const TransitionRequest& t) = 0;
+  virtual std::optional<DeliveryRow> delivery(int64_t id) = 0;
+  /// Looks a delivery up by its receipt token.
+  virtual std::optional<DeliveryRow> delivery_by_token(const std::string& token) = 0;
+  virtual std::optional<std::string> directive_raw(const std::string& id) = 0;
+  /// After a restart: every delivery left `sending` goes to `retrying`, due after
+  /// `grace_ms` so that receipts for sends that did leave can settle it first.
+  virtual size_t recover_in_flight(int64_t now_ms, int64_t grace_ms) = 0;
 };
 
 /// Opens (creating and migrating as needed) an SQLite store in WAL mode.

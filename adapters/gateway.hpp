@@ -1,0 +1,102 @@
+#pragma once
+// A configured gateway: builds provider requests and reads provider answers and
+// callbacks. It does no I/O of its own (the dispatcher sends through net::CurlMulti), so
+// each adapter is tested with plain inputs and testdata/ fixtures.
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/channel.hpp"
+#include "net/curl_multi.hpp"
+#include "render/sms_text.hpp"
+#include "send_error.hpp"
+
+namespace YAML { class Node; }
+
+namespace herald {
+
+class Diagnostics;
+class MapReader;
+
+/// What the dispatcher asks a gateway to send.
+struct OutboundMessage {
+  int64_t delivery_id = 0;
+  std::string token;        // unguessable, names the delivery in callbacks
+  Channel channel = Channel::sms;
+  std::string address;      // E.164 for SMS
+  std::string text;
+  SmsCoding coding = SmsCoding::gsm7;
+  std::string receipt_url;  // where the provider should report: .../hooks/sms/<gw>/<token>
+};
+
+struct SendResult {
+  SendError error;
+  std::string provider_ref;
+  int64_t retry_after_ms = 0;  // provider's hint when throttled
+};
+
+/// A provider callback, as far as the adapter understands it.
+struct ReceiptUpdate {
+  DeliveryState state = DeliveryState::sent;
+  std::string status;  // provider's own status value, kept in the event
+  std::string detail;
+  std::string provider_ref;
+  std::string error_code;  // for failure states
+};
+
+struct ReceiptParse {
+  std::optional<ReceiptUpdate> update;
+  std::string error;  // why the callback is malformed (-> 400)
+};
+
+/// A callback as the HTTP layer hands it over (no Beast types in adapters).
+struct InboundCallback {
+  std::string method;
+  std::map<std::string, std::string> query;  // decoded
+  std::string content_type;
+  std::string body;
+};
+
+struct GatewayLimits {
+  double rate_per_s = 0;  // 0: unlimited
+  int concurrency = 16;
+  int64_t timeout_ms = 10000;
+  int breaker_failures = 5;
+  int64_t breaker_cooldown_ms = 15000;
+};
+
+class Gateway {
+ public:
+  virtual ~Gateway() = default;
+  const std::string& name() const { return name_; }
+  const GatewayLimits& limits() const { return limits_; }
+  /// Send tiếng Việt không dấu through this gateway (GSM-7, 160 chars per part).
+  bool unaccented() const { return unaccented_; }
+  virtual Channel channel() const = 0;
+  /// Query string the receipt URL needs (Kannel: its %d / %A escapes); may be empty.
+  virtual std::string receipt_query() const { return {}; }
+  virtual net::HttpRequest build(const OutboundMessage& m) const = 0;
+  virtual SendResult parse(const net::HttpResponse& r) const = 0;
+  virtual ReceiptParse parse_receipt(const InboundCallback& cb) const = 0;
+
+ protected:
+  std::string name_;
+  GatewayLimits limits_;
+  bool unaccented_ = false;
+  friend void read_common(MapReader& r, Gateway& g);
+};
+
+/// Reads the settings every gateway shares (rate, concurrency, timeout, breaker,
+/// unaccented); each factory calls it.
+void read_common(MapReader& r, Gateway& g);
+
+/// Transport-level outcomes every HTTP adapter maps the same way.
+SendError transport_error(const net::HttpResponse& r);
+
+/// Builds the gateway `type` from its YAML, or reports why not. The registry of types is
+/// one explicit list in registry.cpp.
+std::unique_ptr<Gateway> make_gateway(const std::string& name, const YAML::Node& node,
+                                      Diagnostics& diag);
+
+}  // namespace herald

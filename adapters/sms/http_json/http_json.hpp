@@ -1,0 +1,44 @@
+#pragma once
+// A generic HTTP JSON SMS gateway: URL, auth, request body template and response /
+// receipt field mapping are configuration, so Vietnamese brandname gateways of the
+// eSMS / SpeedSMS kind need no code.
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/secret.hpp"
+#include "gateway.hpp"
+
+namespace herald {
+
+class HttpJsonGateway final : public Gateway {
+ public:
+  std::string url;
+  std::string method = "POST";
+  std::vector<std::pair<std::string, std::string>> headers;  // values may use {{...}}
+  std::map<std::string, Secret> secrets;                     // {{secret.NAME}}
+  std::string body;                                          // JSON template
+  std::string success_pointer;  // e.g. /CodeResult; empty: any 2xx is success
+  std::string success_value;    // e.g. "100"
+  std::string id_pointer;       // provider message id
+  std::string error_pointer;    // provider error text
+  std::string permanent_pointer;             // code that says "this number/content is refused"
+  std::vector<std::string> permanent_values;
+  std::string receipt_status;  // "/pointer" into a JSON callback, or a query/form field name
+  std::string receipt_id;      // same forms, optional: provider id in the callback
+  std::map<std::string, DeliveryState> receipt_map;
+
+  Channel channel() const override { return Channel::sms; }
+  net::HttpRequest build(const OutboundMessage& m) const override;
+  SendResult parse(const net::HttpResponse& r) const override;
+  ReceiptParse parse_receipt(const InboundCallback& cb) const override;
+
+  /// Fills {{to}}, {{to_msisdn}}, {{to_national}}, {{text}}, {{token}}, {{receipt_url}},
+  /// {{delivery_id}}, {{coding}}, {{secret.NAME}}; `json_escape` for the JSON body.
+  std::string expand(const std::string& tmpl, const OutboundMessage& m, bool json_escape) const;
+
+  static std::unique_ptr<Gateway> from_yaml(const std::string& name, MapReader& r);
+};
+
+}  // namespace herald

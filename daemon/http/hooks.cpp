@@ -1,0 +1,76 @@
+// Provider callbacks: delivery receipts. A callback names its delivery by an unguessable
+// token; an unknown or forged token gets 404 and changes nothing, a malformed callback
+// 400, and every accepted receipt becomes an event whether or not it moves the state.
+#include <boost/json.hpp>
+
+#include "core/log.hpp"
+#include "http/api.hpp"
+
+namespace json = boost::json;
+
+namespace herald::http {
+
+namespace {
+
+Response reply(const Request& req, bhttp::status status, json::object body) {
+  Response res{status, req.version()};
+  res.set(bhttp::field::server, "heraldd");
+  res.set(bhttp::field::content_type, "application/json");
+  res.keep_alive(req.keep_alive());
+  res.body() = json::serialize(body);
+  res.prepare_payload();
+  return res;
+}
+
+}  // namespace
+
+Response handle_hook(const Request& req, ApiContext& ctx, const std::vector<std::string>& segs,
+                     const std::map<std::string, std::string>& query) {
+  // segs: "hooks", channel, gateway, token
+  if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::post)
+    return reply(req, bhttp::status::method_not_allowed, {{"error", "method not allowed"}});
+  auto reject = [&](bhttp::status status, const char* why) {
+    ++ctx.metrics.receipts_rejected;
+    return reply(req, status, {{"error", why}});
+  };
+  if (segs.size() != 4 || !ctx.gateways) return reject(bhttp::status::not_found, "no such hook");
+  auto channel = parse_channel(segs[1]);
+  auto it = ctx.gateways->find(segs[2]);
+  if (!channel || it == ctx.gateways->end() || it->second->channel() != *channel)
+    return reject(bhttp::status::not_found, "no such hook");
+  const Gateway& gw = *it->second;
+  const std::string& token = segs[3];
+  if (token.size() != 32) return reject(bhttp::status::not_found, "unknown delivery");
+  auto row = ctx.store.delivery_by_token(token);
+  // The token is the credential; the gateway in the path must also be the one that sent.
+  if (!row || row->gateway != gw.name()) return reject(bhttp::status::not_found, "unknown delivery");
+
+  InboundCallback cb;
+  cb.method = std::string(req.method_string());
+  cb.query = query;
+  cb.body = req.body();
+  if (auto ct = req.find(bhttp::field::content_type); ct != req.end()) cb.content_type = std::string(ct->value());
+  ReceiptParse parsed = gw.parse_receipt(cb);
+  if (!parsed.update) {
+    ++ctx.metrics.receipts_rejected;
+    return reply(req, bhttp::status::bad_request, {{"error", parsed.error}});
+  }
+  const ReceiptUpdate& u = *parsed.update;
+  TransitionRequest t;
+  t.to = u.state;
+  t.cause = Cause::receipt;
+  t.source = "receipt:" + gw.name();
+  t.detail = "status " + u.status + (u.detail.empty() ? "" : " (" + u.detail + ")");
+  if (!u.error_code.empty()) {
+    t.error_code = u.error_code;
+    t.error_text = u.detail.empty() ? "provider status " + u.status : u.detail;
+  }
+  if (!u.provider_ref.empty()) t.provider_ref = u.provider_ref;
+  TransitionResult r = ctx.store.transition(row->id, t);
+  if (r.applied) ++ctx.metrics.receipts_applied;
+  else ++ctx.metrics.receipts_ignored;
+  return reply(req, bhttp::status::ok,
+               {{"delivery", row->id}, {"applied", r.applied}, {"state", to_string(r.state)}});
+}
+
+}  // namespace herald::http

@@ -1,0 +1,76 @@
+#pragma once
+// The outbound I/O engine: one libcurl multi handle driven by the Asio event loop
+// (curl_multi_socket_action with socket and timer callbacks). Every adapter's HTTP or
+// SMTP request goes through it, so connections are reused and nothing blocks the loop.
+#include <curl/curl.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace herald::net {
+
+struct HttpRequest {
+  std::string method = "POST";
+  std::string url;
+  std::vector<std::string> headers;  // "Name: value"
+  std::string body;
+  long timeout_ms = 15000;
+  long connect_timeout_ms = 5000;
+  /// Extra libcurl options (e.g. SMTP envelope); runs before the request is added.
+  std::function<void(CURL*)> customize;
+};
+
+struct HttpResponse {
+  CURLcode result = CURLE_OK;  // transport outcome
+  long status = 0;             // HTTP status or SMTP reply code
+  std::string body;
+  std::string error;           // libcurl's message when result != CURLE_OK
+  bool timed_out() const { return result == CURLE_OPERATION_TIMEDOUT; }
+};
+
+class CurlMulti {
+ public:
+  using Done = std::function<void(HttpResponse&&)>;
+
+  explicit CurlMulti(boost::asio::io_context& io, long max_host_connections = 64);
+  ~CurlMulti();
+  CurlMulti(const CurlMulti&) = delete;
+  CurlMulti& operator=(const CurlMulti&) = delete;
+
+  /// Starts a request; `done` runs on the io_context thread when it ends, successfully
+  /// or not (it is never called from inside perform()).
+  void perform(HttpRequest request, Done done);
+  size_t in_flight() const { return live_.size(); }
+
+ private:
+  struct Transfer;
+  struct Socket {
+    std::unique_ptr<boost::asio::ip::tcp::socket> socket;
+    int want = 0;  // CURL_POLL_* libcurl asked for
+    bool reading = false, writing = false;
+  };
+
+  static int on_socket(CURL* easy, curl_socket_t fd, int what, void* self, void*);
+  static int on_timer(CURLM*, long timeout_ms, void* self);
+  static curl_socket_t on_open(void* self, curlsocktype purpose, curl_sockaddr* addr);
+  static int on_close(void* self, curl_socket_t fd);
+
+  void arm(curl_socket_t fd);
+  void action(curl_socket_t fd, int flags);
+  void collect_finished();
+
+  boost::asio::io_context& io_;
+  boost::asio::steady_timer timer_;
+  CURLM* multi_;
+  std::unordered_map<curl_socket_t, Socket> sockets_;
+  std::unordered_set<Transfer*> live_;
+};
+
+}  // namespace herald::net
