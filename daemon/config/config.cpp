@@ -1,10 +1,12 @@
 #include "config/config.hpp"
 
+#include <algorithm>
 #include <filesystem>
 
 #include <yaml-cpp/yaml.h>
 
 #include "config/yaml_reader.hpp"
+#include "gateway.hpp"
 
 namespace herald {
 
@@ -104,14 +106,62 @@ void read_channels(MapReader& r, Config& c) {
     std::string name(to_string(ch));
     YAML::Node n = r.child(name);
     if (!n.IsDefined()) continue;
-    MapReader cr(n, r.diag(), "channels." + name);
+    MapReader cr(n, r.diag(), "channels." + name, r.mark(name));
     if (!cr.is_map()) continue;
     ChannelConfig cc;
     if (auto v = cr.boolean("enabled")) cc.enabled = *v;
+    if (auto v = cr.string("gateway")) {
+      auto it = c.gateways.find(*v);
+      if (it == c.gateways.end())
+        r.diag().error(cr.child("gateway").Mark(), "unknown gateway \"" + *v + "\"");
+      else if (it->second->channel() != ch)
+        r.diag().error(cr.child("gateway").Mark(), "gateway \"" + *v + "\" does not send " + name);
+      else
+        cc.gateway = *v;
+    }
+    if (ch == Channel::sms) {
+      if (YAML::Node t = cr.child("template"); t.IsDefined()) {
+        MapReader tr(t, r.diag(), "channels.sms.template", cr.mark("template"));
+        if (tr.is_map()) {
+          if (auto v = tr.string("format")) cc.sms_template.format = *v;
+          if (auto v = tr.string("confidential_format")) cc.sms_template.confidential_format = *v;
+          if (auto v = tr.boolean("unaccented")) cc.sms_template.unaccented = *v;
+          if (auto v = tr.integer("max_segments", 1, 10)) cc.sms_template.max_segments = static_cast<size_t>(*v);
+          tr.finish();
+        }
+      }
+    }
     cr.finish();
     c.channels[ch] = cc;
   }
   r.finish();
+}
+
+void read_dispatch(MapReader& r, DispatchConfig& d) {
+  if (auto v = r.duration_ms("poll_interval")) d.poll_interval_ms = std::max<int64_t>(*v, 10);
+  if (auto v = r.integer("batch", 1, 100000)) d.batch = *v;
+  if (auto v = r.integer("max_attempts", 1, 1000)) d.max_attempts = static_cast<int>(*v);
+  if (auto v = r.duration_ms("backoff_initial")) d.backoff_initial_ms = *v;
+  if (auto v = r.duration_ms("backoff_max")) d.backoff_max_ms = *v;
+  if (auto v = r.duration_ms("resume_grace")) d.resume_grace_ms = *v;
+  if (auto v = r.string("public_url")) {
+    if (v->rfind("http://", 0) != 0 && v->rfind("https://", 0) != 0)
+      r.diag().error(r.child("public_url").Mark(), "dispatch.public_url must be an http(s) URL");
+    d.public_url = *v;
+    while (!d.public_url.empty() && d.public_url.back() == '/') d.public_url.pop_back();
+  }
+  if (d.backoff_max_ms < d.backoff_initial_ms)
+    r.diag().error(r.node().Mark(), "dispatch.backoff_max must be >= backoff_initial");
+  r.finish();
+}
+
+void read_gateways(MapReader& r, Config& c) {
+  for (const auto& kv : r.node()) {
+    if (!kv.first.IsScalar()) continue;
+    const std::string& name = kv.first.Scalar();
+    r.child(name);  // known
+    if (auto g = make_gateway(name, kv.second, r.diag())) c.gateways[name] = std::move(g);
+  }
 }
 
 }  // namespace
@@ -137,34 +187,49 @@ ConfigLoad load_config(const std::string& path) {
   MapReader top(*root, d, "config");
   if (top.is_map()) {
     if (YAML::Node n = top.child("broker", true); n.IsDefined()) {
-      MapReader r(n, d, "broker");
+      MapReader r(n, d, "broker", top.mark("broker"));
       if (r.is_map()) read_broker(r, c.broker);
     }
     if (YAML::Node n = top.child("store", true); n.IsDefined()) {
-      MapReader r(n, d, "store");
+      MapReader r(n, d, "store", top.mark("store"));
       if (r.is_map()) read_store(r, c.store, path);
     }
     if (YAML::Node n = top.child("http"); n.IsDefined()) {
-      MapReader r(n, d, "http");
+      MapReader r(n, d, "http", top.mark("http"));
       if (r.is_map()) read_http(r, c.http);
     }
     if (YAML::Node n = top.child("intake"); n.IsDefined()) {
-      MapReader r(n, d, "intake");
+      MapReader r(n, d, "intake", top.mark("intake"));
       if (r.is_map()) {
         if (auto v = r.integer("max_directive_bytes", 1024, 64 << 20))
           c.intake.max_directive_bytes = static_cast<size_t>(*v);
         r.finish();
       }
     }
+    if (YAML::Node n = top.child("dispatch"); n.IsDefined()) {
+      MapReader r(n, d, "dispatch", top.mark("dispatch"));
+      if (r.is_map()) read_dispatch(r, c.dispatch);
+    }
+    if (c.dispatch.public_url.empty()) {
+      std::string host = c.http.address == "0.0.0.0" || c.http.address == "::" ? "127.0.0.1" : c.http.address;
+      if (host.find(':') != std::string::npos) host = "[" + host + "]";
+      c.dispatch.public_url = "http://" + host + ":" + std::to_string(c.http.port);
+    }
+    if (YAML::Node n = top.child("gateways"); n.IsDefined()) {
+      MapReader r(n, d, "gateways", top.mark("gateways"));
+      if (r.is_map()) read_gateways(r, c);
+    }
     if (YAML::Node n = top.child("channels", true); n.IsDefined()) {
-      MapReader r(n, d, "channels");
+      MapReader r(n, d, "channels", top.mark("channels"));
       if (r.is_map()) read_channels(r, c);
     }
     // The directory: a file next to the config (usual), or inline under `directory:`.
     YAML::Node dn = top.child("directory", true);
     std::vector<ConfigError> dir_errors;
     if (dn.IsDefined()) {
-      if (dn.IsScalar()) {
+      if (dn.IsNull()) {
+        d.error(top.mark("directory"), "directory must be a file name or a map, found null");
+      } else if (dn.IsScalar()) {
         c.directory_file = resolve_relative(path, dn.Scalar());
         if (auto dir = load_directory(c.directory_file, dir_errors))
           c.directory = std::make_shared<Directory>(std::move(*dir));

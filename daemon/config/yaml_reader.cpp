@@ -22,11 +22,12 @@ const char* type_name(const YAML::Node& n) {
 
 }  // namespace
 
-MapReader::MapReader(const YAML::Node& node, Diagnostics& diag, std::string what)
+MapReader::MapReader(const YAML::Node& node, Diagnostics& diag, std::string what,
+                     std::optional<YAML::Mark> at)
     : node_(node), diag_(diag), what_(std::move(what)) {
   is_map_ = node_.IsMap();
   if (!is_map_) {
-    diag_.error(node_.Mark(), what_ + " must be a map, found " + type_name(node_));
+    diag_.error(at.value_or(node_.Mark()), what_ + " must be a map, found " + type_name(node_));
     return;
   }
   std::map<std::string, int> seen;
@@ -49,10 +50,18 @@ YAML::Node MapReader::child(const std::string& key, bool required) {
   return YAML::Node(YAML::NodeType::Undefined);
 }
 
+YAML::Mark MapReader::mark(const std::string& key) const {
+  if (is_map_)
+    for (const auto& kv : node_)
+      if (kv.first.IsScalar() && kv.first.Scalar() == key)
+        return kv.second.IsNull() ? kv.first.Mark() : kv.second.Mark();
+  return node_.Mark();
+}
+
 std::optional<std::string> MapReader::string(const std::string& key, bool required) {
   YAML::Node n = child(key, required);
   if (!n.IsDefined()) return std::nullopt;
-  return scalar_string(n, diag_, what_ + "." + key);
+  return scalar_string(n, diag_, what_ + "." + key, mark(key));
 }
 
 std::optional<int64_t> MapReader::integer(const std::string& key, int64_t min, int64_t max,
@@ -61,7 +70,7 @@ std::optional<int64_t> MapReader::integer(const std::string& key, int64_t min, i
   if (!n.IsDefined()) return std::nullopt;
   std::string name = what_ + "." + key;
   if (!n.IsScalar()) {
-    diag_.error(n.Mark(), name + " must be an integer, found " + type_name(n));
+    diag_.error(mark(key), name + " must be an integer, found " + type_name(n));
     return std::nullopt;
   }
   const std::string& s = n.Scalar();
@@ -93,7 +102,7 @@ std::optional<bool> MapReader::boolean(const std::string& key) {
     if (s == "true" || s == "yes" || s == "on") return true;
     if (s == "false" || s == "no" || s == "off") return false;
   }
-  diag_.error(n.Mark(), name + " must be true or false");
+  diag_.error(mark(key), name + " must be true or false");
   return std::nullopt;
 }
 
@@ -104,7 +113,7 @@ std::optional<int64_t> MapReader::duration_ms(const std::string& key, bool requi
   if (n.IsScalar()) {
     if (auto ms = parse_duration_ms(n.Scalar())) return ms;
   }
-  diag_.error(n.Mark(), name + " must be a duration such as 500ms, 30s, 5m or 2h");
+  diag_.error(mark(key), name + " must be a duration such as 500ms, 30s, 5m or 2h");
   return std::nullopt;
 }
 
@@ -114,7 +123,7 @@ std::optional<std::vector<std::string>> MapReader::string_list(const std::string
   if (!n.IsDefined()) return std::nullopt;
   std::string name = what_ + "." + key;
   if (!n.IsSequence()) {
-    diag_.error(n.Mark(), name + " must be a list, found " + type_name(n));
+    diag_.error(mark(key), name + " must be a list, found " + type_name(n));
     return std::nullopt;
   }
   std::vector<std::string> out;
@@ -131,7 +140,7 @@ std::optional<std::vector<std::string>> MapReader::string_list(const std::string
 std::optional<Secret> MapReader::secret(const std::string& key, bool required) {
   YAML::Node n = child(key, required);
   if (!n.IsDefined()) return std::nullopt;
-  auto spec = scalar_string(n, diag_, what_ + "." + key);
+  auto spec = scalar_string(n, diag_, what_ + "." + key, mark(key));
   if (!spec) return std::nullopt;
   Secret out;
   std::string error;
@@ -155,8 +164,13 @@ void MapReader::finish() {
 
 std::optional<std::string> scalar_string(const YAML::Node& n, Diagnostics& d,
                                          const std::string& what) {
+  return scalar_string(n, d, what, n.Mark());
+}
+
+std::optional<std::string> scalar_string(const YAML::Node& n, Diagnostics& d,
+                                         const std::string& what, const YAML::Mark& at) {
   if (!n.IsScalar()) {
-    d.error(n.Mark(), what + " must be a string, found " + type_name(n));
+    d.error(at, what + " must be a string, found " + type_name(n));
     return std::nullopt;
   }
   return n.Scalar();

@@ -1,6 +1,7 @@
 #include "core/time.hpp"
 
 #include <charconv>
+#include <cmath>
 #include <chrono>
 #include <cstdio>
 
@@ -111,7 +112,10 @@ int64_t now_ms() {
 std::optional<int64_t> parse_duration_ms(std::string_view s) {
   double value = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
-  if (ec != std::errc() || ptr == s.data() || value < 0) return std::nullopt;
+  // from_chars also reads "inf" and "nan"; those, and values too large for int64
+  // milliseconds, would make the conversion below undefined.
+  if (ec != std::errc() || ptr == s.data() || !std::isfinite(value) || value < 0)
+    return std::nullopt;
   std::string_view unit(ptr, static_cast<size_t>(s.data() + s.size() - ptr));
   double factor;
   if (unit.empty() || unit == "s") factor = 1000;
@@ -119,6 +123,7 @@ std::optional<int64_t> parse_duration_ms(std::string_view s) {
   else if (unit == "m" || unit == "min") factor = 60'000;
   else if (unit == "h") factor = 3'600'000;
   else return std::nullopt;
+  if (value * factor >= 9.2e18) return std::nullopt;
   return static_cast<int64_t>(value * factor);
 }
 

@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 
 #include "core/time.hpp"
+#include "text/vietnamese.hpp"
 
 namespace json = boost::json;
 
@@ -146,6 +147,16 @@ DirectiveParse parse_directive(std::string_view body, size_t max_bytes) {
     return out;
   }
 
+  // Checked first so that a wrong encoding (say Windows-1258) is named as such, not
+  // reported as a JSON syntax error.
+  if (size_t bad = invalid_utf8_at(body); bad != std::string_view::npos) {
+    size_t line, col;
+    line_col(body, bad, line, col);
+    errors.push_back({"", "not valid UTF-8 at line " + std::to_string(line) + " column " +
+                              std::to_string(col)});
+    return out;
+  }
+
   json::parse_options opts;
   opts.max_depth = 16;  // a directive is shallow; deep nesting is hostile input
   json::stream_parser parser({}, opts);
@@ -170,6 +181,11 @@ DirectiveParse parse_directive(std::string_view body, size_t max_bytes) {
   ObjectReader r(root.get_object(), "", errors);
 
   Directive d;
+  // Known even when the rest is refused, so the dead-letter log can name the directive.
+  if (auto it = root.get_object().find("id"); it != root.get_object().end() && it->value().is_string() &&
+                                              it->value().get_string().size() <= 200 &&
+      printable_id(std::string(it->value().get_string())))
+    out.id = std::string(it->value().get_string());
   if (auto schema = r.string("schema", true, 100)) {
     if (*schema != kDirectiveSchema) {
       errors.push_back({"schema", "is \"" + *schema + "\", expected \"" +

@@ -186,8 +186,10 @@ std::optional<Directory> Directory::from_yaml(const YAML::Node& root, Diagnostic
         p.superior = *sup;
     }
     YAML::Node contacts_node = r.child("contacts");
+    // A contact refused above already explains why a preferred channel has no address.
+    size_t errors_before_contacts = diag.errors().size();
     if (contacts_node.IsDefined()) {
-      MapReader c(contacts_node, diag, "contacts");
+      MapReader c(contacts_node, diag, r.what() + ".contacts", r.mark("contacts"));
       if (auto phone = c.string("phone")) {
         auto res = normalize_phone(*phone);
         if (res.e164) p.contacts.phone = *res.e164;
@@ -209,6 +211,7 @@ std::optional<Directory> Directory::from_yaml(const YAML::Node& root, Diagnostic
       }
       c.finish();
     }
+    bool contacts_ok = diag.errors().size() == errors_before_contacts;
     YAML::Node ch = r.child("channels");
     if (ch.IsDefined()) {
       if (!ch.IsSequence()) {
@@ -226,9 +229,9 @@ std::optional<Directory> Directory::from_yaml(const YAML::Node& root, Diagnostic
                            (*c == Channel::zalo && (!p.contacts.zalo_user_id.empty() || !p.contacts.phone.empty())) ||
                            (*c == Channel::email && !p.contacts.email.empty()) ||
                            (*c == Channel::loudspeaker && !p.contacts.loudspeaker_zone.empty());
-          if (!reachable)
-            diag.error(item.Mark(), "prefers " + *name + " but has no contact for it");
-          else if (std::find(p.channels.begin(), p.channels.end(), *c) == p.channels.end())
+          if (!reachable) {
+            if (contacts_ok) diag.error(item.Mark(), "prefers " + *name + " but has no contact for it");
+          } else if (std::find(p.channels.begin(), p.channels.end(), *c) == p.channels.end())
             p.channels.push_back(*c);
         }
       }
@@ -256,19 +259,29 @@ std::optional<Directory> Directory::from_yaml(const YAML::Node& root, Diagnostic
   for (const auto& [pid, p] : dir.people_)
     for (const auto& g : p.groups) direct[g].push_back(pid);
   for (const auto& [gid, g] : dir.groups_) {
-    std::set<std::string> people, visiting;
-    std::function<bool(const std::string&)> walk = [&](const std::string& id) {
-      if (!visiting.insert(id).second) return false;
+    // Each group reports only the cycle back to itself, with the path, so a group that
+    // merely includes a cyclic group is not blamed for it.
+    std::set<std::string> people, visited;
+    std::vector<std::string> path;
+    std::string cycle;
+    std::function<void(const std::string&)> walk = [&](const std::string& id) {
+      if (!visited.insert(id).second) {
+        if (id == gid && cycle.empty()) {  // the first way back is enough to show
+          for (const auto& step : path) cycle += step + " -> ";
+          cycle += id;
+        }
+        return;
+      }
+      path.push_back(id);
       for (const auto& pid : direct[id]) people.insert(pid);
       if (auto it = dir.groups_.find(id); it != dir.groups_.end())
-        for (const auto& inc : it->second.includes)
-          if (!walk(inc)) return false;
-      visiting.erase(id);
-      return true;
+        for (const auto& inc : it->second.includes) walk(inc);
+      path.pop_back();
     };
-    if (!walk(gid)) {
+    walk(gid);
+    if (!cycle.empty()) {
       diag.error(group_nodes.count(gid) ? group_nodes[gid].Mark() : root.Mark(),
-                 "group \"" + gid + "\" includes itself through its includes");
+                 "group \"" + gid + "\" includes itself: " + cycle);
       continue;
     }
     dir.members_[gid].assign(people.begin(), people.end());

@@ -59,6 +59,11 @@ Plan plan_deliveries(const Directive& d, const Directory& dir, const Config& cfg
     return d.channels.empty() || std::find(d.channels.begin(), d.channels.end(), c) != d.channels.end();
   };
   std::sort(people.begin(), people.end(), [](auto* a, auto* b) { return a->id < b->id; });
+  // A directive only for the loudspeakers (channels: [loudspeaker]) reaches zones, not people.
+  const bool for_people = d.channels.empty() ||
+                          std::any_of(d.channels.begin(), d.channels.end(),
+                                      [](Channel c) { return c != Channel::loudspeaker; });
+  if (!for_people) people.clear();
   for (const Person* p : people) {
     const auto& candidates = d.channels.empty() ? p->channels : d.channels;
     size_t before = plan.deliveries.size();

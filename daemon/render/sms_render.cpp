@@ -21,6 +21,8 @@ std::string fill_template(const std::string& format,
           }
         if (found) {
           i = close + 1;
+          // "{subject}." when the subject already ends with a period (or "..."): one is enough.
+          if (i < format.size() && format[i] == '.' && !out.empty() && out.back() == '.') ++i;
           continue;
         }
       }
@@ -33,7 +35,6 @@ std::string fill_template(const std::string& format,
     char c = out[i];
     if (c == ' ' && (tidy.empty() || tidy.back() == ' ' || tidy.back() == '\n')) continue;
     if ((c == '.' || c == ',') && !tidy.empty() && tidy.back() == ' ') tidy.pop_back();
-    if (c == '.' && !tidy.empty() && tidy.back() == '.') continue;
     tidy += c;
   }
   while (!tidy.empty() && (tidy.back() == ' ' || tidy.back() == '\n')) tidy.pop_back();

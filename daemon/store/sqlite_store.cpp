@@ -28,13 +28,20 @@ class SqliteStore final : public Store {
       sqlite3_close(db_);
       throw StoreError("cannot open store " + path + ": " + msg);
     }
-    sqlite3_busy_timeout(db_, static_cast<int>(busy_timeout_ms));
-    sqlite::exec(db_, "PRAGMA journal_mode=WAL");
-    // FULL: a directive is acked to the broker right after its commit, so the commit
-    // must survive a power loss too, not just a process crash.
-    sqlite::exec(db_, "PRAGMA synchronous=FULL");
-    sqlite::exec(db_, "PRAGMA foreign_keys=ON");
-    migrate();
+    // The destructor does not run when the constructor throws (a newer schema, a
+    // failed migration): close the connection here, or it and the file stay open.
+    try {
+      sqlite3_busy_timeout(db_, static_cast<int>(busy_timeout_ms));
+      sqlite::exec(db_, "PRAGMA journal_mode=WAL");
+      // FULL: a directive is acked to the broker right after its commit, so the commit
+      // must survive a power loss too, not just a process crash.
+      sqlite::exec(db_, "PRAGMA synchronous=FULL");
+      sqlite::exec(db_, "PRAGMA foreign_keys=ON");
+      migrate();
+    } catch (...) {
+      sqlite3_close(db_);
+      throw;
+    }
   }
 
   ~SqliteStore() override { sqlite3_close(db_); }

@@ -105,7 +105,9 @@ std::string match_key(std::string_view s) {
   return out;
 }
 
-bool valid_utf8(std::string_view s) {
+bool valid_utf8(std::string_view s) { return invalid_utf8_at(s) == std::string_view::npos; }
+
+size_t invalid_utf8_at(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
     auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
@@ -113,18 +115,18 @@ bool valid_utf8(std::string_view s) {
       continue;
     }
     size_t extra = (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : (c & 0xF8) == 0xF0 ? 3 : 0;
-    if (extra == 0 || i + extra >= s.size()) return false;
+    if (extra == 0 || i + extra >= s.size()) return i;
     char32_t cp = c & (0x3F >> extra);
     for (size_t k = 1; k <= extra; ++k) {
       auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
+      if ((cc & 0xC0) != 0x80) return i;
       cp = (cp << 6) | (cc & 0x3F);
     }
     static constexpr char32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[extra] || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) return false;
+    if (cp < kMin[extra] || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) return i;
     i += extra + 1;
   }
-  return true;
+  return std::string_view::npos;
 }
 
 }  // namespace herald

@@ -16,4 +16,8 @@ std::string match_key(std::string_view utf8);
 /// True when `s` is well-formed UTF-8.
 bool valid_utf8(std::string_view s);
 
+/// Offset of the first byte of `s` that is not well-formed UTF-8 (overlong, surrogate,
+/// beyond U+10FFFF, truncated), or npos when there is none.
+size_t invalid_utf8_at(std::string_view s);
+
 }  // namespace herald

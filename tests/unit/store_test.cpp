@@ -1,0 +1,217 @@
+// store (SQLite): atomic intake commit, idempotence by id, counts, the append-only event
+// log, migrations on reopen, and refusal of a newer schema.
+#include "store/store.hpp"
+
+#include <map>
+
+#include <gtest/gtest.h>
+
+#include "raw_db.hpp"
+#include "store/migrations.hpp"
+#include "support.hpp"
+
+namespace herald {
+namespace {
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto parsed = parse_directive(test::seed_json());
+    ASSERT_TRUE(parsed.directive) << parsed.summary();
+    seed_ = *parsed.directive;
+    auto dir = test::example_directory();
+    plan_ = plan_deliveries(seed_, *dir, test::config_with(dir));
+    ASSERT_EQ(plan_.deliveries.size(), 92u);
+  }
+
+  std::map<std::pair<Channel, DeliveryState>, int64_t> counts(const std::vector<StateCount>& v) {
+    std::map<std::pair<Channel, DeliveryState>, int64_t> out;
+    for (const auto& c : v) out[{c.channel, c.state}] = c.count;
+    return out;
+  }
+
+  test::TempDir tmp_;
+  std::string path_ = tmp_.file("store/herald.db");  // the folder is created on open
+  Directive seed_;
+  Plan plan_;
+};
+
+TEST_F(StoreTest, CommitCreatesDirectiveDeliveriesAndEvents) {
+  auto store = open_sqlite_store(path_);
+  EXPECT_TRUE(store->ping());
+  EXPECT_EQ(store->directive_count(), 0);
+
+  IntakeOutcome out = store->commit_directive(seed_, test::seed_json(), plan_.deliveries);
+  EXPECT_TRUE(out.created);
+  EXPECT_EQ(out.deliveries, 92u);
+  EXPECT_EQ(store->directive_count(), 1);
+
+  auto list = store->list_directives(50, 0);
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].id, test::kSeedId);
+  EXPECT_EQ(list[0].number, "158-CV/HU");
+  EXPECT_EQ(list[0].issuer_code, "HU-CHAUTHANH");
+  EXPECT_EQ(list[0].issuer_name, "Huyện ủy Châu Thành");
+  EXPECT_EQ(list[0].urgency, "khan");
+  EXPECT_EQ(list[0].confidentiality, "normal");
+  EXPECT_EQ(list[0].issued_at, "2021-07-12T08:00:00+07:00");
+  EXPECT_EQ(list[0].deliveries, 92);
+  EXPECT_GT(list[0].received_at_ms, 0);
+  EXPECT_TRUE(store->list_directives(50, 1).empty());
+
+  auto detail = store->directive(test::kSeedId);
+  ASSERT_TRUE(detail.has_value());
+  EXPECT_EQ(detail->summary.subject, seed_.subject);
+  EXPECT_EQ(counts(detail->counts),
+            (std::map<std::pair<Channel, DeliveryState>, int64_t>{
+                {{Channel::email, DeliveryState::queued}, 30},
+                {{Channel::sms, DeliveryState::queued}, 37},
+                {{Channel::zalo, DeliveryState::queued}, 25}}));
+  EXPECT_EQ(counts(store->delivery_counts()), counts(detail->counts));
+  EXPECT_FALSE(store->directive("hu-chauthanh/159-CV/HU/2021").has_value());
+
+  auto rows = store->deliveries(test::kSeedId);
+  ASSERT_EQ(rows.size(), 92u);
+  auto chair = std::find_if(rows.begin(), rows.end(), [](const DeliveryRow& r) {
+    return r.recipient_id == "ct-ubnd-an-hiep" && r.channel == Channel::zalo;
+  });
+  ASSERT_NE(chair, rows.end());
+  EXPECT_EQ(chair->directive_id, test::kSeedId);
+  EXPECT_EQ(chair->recipient_kind, "person");
+  EXPECT_EQ(chair->recipient_name, "Lê Văn Phước (giả định)");
+  EXPECT_EQ(chair->address, "1000000000000013");
+  EXPECT_EQ(chair->state, DeliveryState::queued);
+  EXPECT_EQ(chair->attempts, 0);
+
+  auto events = store->events(test::kSeedId);
+  ASSERT_EQ(events.size(), 93u);  // one per delivery, then the directive's
+  std::set<int64_t> delivery_ids;
+  for (const auto& r : rows) delivery_ids.insert(r.id);
+  for (size_t i = 0; i < 92; ++i) {
+    EXPECT_TRUE(delivery_ids.count(events[i].delivery_id));
+    EXPECT_EQ(events[i].from_state, "");
+    EXPECT_EQ(events[i].to_state, "queued");
+    EXPECT_EQ(events[i].source, "intake");
+  }
+  EXPECT_EQ(events[92].delivery_id, 0);
+  EXPECT_EQ(events[92].to_state, "received");
+  EXPECT_EQ(events[92].detail, "92 deliveries");
+}
+
+TEST_F(StoreTest, SecondCommitOfTheSameIdAddsNothing) {
+  auto store = open_sqlite_store(path_);
+  ASSERT_TRUE(store->commit_directive(seed_, test::seed_json(), plan_.deliveries).created);
+
+  IntakeOutcome again = store->commit_directive(seed_, test::seed_json(), plan_.deliveries);
+  EXPECT_FALSE(again.created);
+  EXPECT_EQ(again.deliveries, 0u);
+  EXPECT_TRUE(again.same_content);
+
+  IntakeOutcome changed =
+      store->commit_directive(seed_, test::seed_json() + " ", plan_.deliveries);
+  EXPECT_FALSE(changed.created);
+  EXPECT_FALSE(changed.same_content);
+
+  EXPECT_EQ(store->directive_count(), 1);
+  EXPECT_EQ(store->deliveries(test::kSeedId).size(), 92u);
+  EXPECT_EQ(store->events(test::kSeedId).size(), 93u);
+}
+
+TEST_F(StoreTest, FailedDeliveriesAreCountedByState) {
+  auto store = open_sqlite_store(path_);
+  Directive d = seed_;
+  d.id = "test/no-contact";
+  PlannedDelivery failed{"person", "vt-huyen-uy", "Huỳnh Văn Em (giả định)", Channel::sms, "",
+                         DeliveryState::failed, "no_contact", "no contact"};
+  PlannedDelivery queued{"zone", "an-hiep", "Xã An Hiệp", Channel::loudspeaker, "an-hiep",
+                         DeliveryState::queued, "", ""};
+  ASSERT_TRUE(store->commit_directive(d, "{}", {failed, queued}).created);
+  auto detail = store->directive("test/no-contact");
+  ASSERT_TRUE(detail.has_value());
+  EXPECT_EQ(counts(detail->counts),
+            (std::map<std::pair<Channel, DeliveryState>, int64_t>{
+                {{Channel::loudspeaker, DeliveryState::queued}, 1},
+                {{Channel::sms, DeliveryState::failed}, 1}}));
+  auto rows = store->deliveries("test/no-contact");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[1].recipient_id, "vt-huyen-uy");
+  EXPECT_EQ(rows[1].error_code, "no_contact");
+  EXPECT_EQ(rows[1].error_text, "no contact");
+  auto events = store->events("test/no-contact");
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].to_state, "failed");  // in the order given
+  EXPECT_EQ(events[0].detail, "no_contact");
+  EXPECT_EQ(events[1].to_state, "queued");
+  EXPECT_EQ(events[2].to_state, "received");
+}
+
+TEST_F(StoreTest, EventsCannotBeChangedOrDeleted) {
+  {
+    auto store = open_sqlite_store(path_);
+    store->commit_directive(seed_, test::seed_json(), plan_.deliveries);
+  }
+  test::RawDb db(path_);
+  ASSERT_EQ(db.scalar("SELECT COUNT(*) FROM events"), 93);
+  std::string error;
+  EXPECT_EQ(db.exec("UPDATE events SET detail = 'rewritten' WHERE id = 1", &error),
+            SQLITE_CONSTRAINT);
+  EXPECT_EQ(error, "events are append-only");
+  EXPECT_EQ(db.exec("DELETE FROM events", &error), SQLITE_CONSTRAINT);
+  EXPECT_EQ(error, "events are append-only");
+  EXPECT_EQ(db.scalar("SELECT COUNT(*) FROM events"), 93);
+  EXPECT_EQ(db.scalar("SELECT COUNT(*) FROM events WHERE detail = 'rewritten'"), 0);
+  // Appending is what the log is for.
+  EXPECT_EQ(db.exec("INSERT INTO events(directive_id, at_ms, from_state, to_state, source)"
+                    " VALUES ('x', 1, 'queued', 'sending', 'test')"),
+            SQLITE_OK);
+}
+
+TEST_F(StoreTest, ReopeningKeepsDataAndDoesNotMigrateAgain) {
+  {
+    auto store = open_sqlite_store(path_);
+    store->commit_directive(seed_, test::seed_json(), plan_.deliveries);
+  }
+  const auto version = static_cast<int64_t>(migrations::kSqlite.size());
+  {
+    test::RawDb db(path_);
+    EXPECT_EQ(db.scalar("PRAGMA user_version"), version);
+    EXPECT_EQ(db.scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'events_no_update'"), 1);
+    // A marker table: if the migrations ran again they would fail on "table exists";
+    // if the file were recreated the marker would be gone.
+    ASSERT_EQ(db.exec("CREATE TABLE reopen_marker(x)"), SQLITE_OK);
+  }
+  auto store = open_sqlite_store(path_);
+  EXPECT_EQ(store->directive_count(), 1);
+  EXPECT_EQ(store->deliveries(test::kSeedId).size(), 92u);
+  EXPECT_FALSE(store->commit_directive(seed_, test::seed_json(), plan_.deliveries).created);
+  test::RawDb db(path_);
+  EXPECT_EQ(db.scalar("PRAGMA user_version"), version);
+  EXPECT_EQ(db.scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'reopen_marker'"), 1);
+  EXPECT_EQ(db.text("PRAGMA journal_mode"), "wal");
+}
+
+TEST_F(StoreTest, StoreFromANewerHeralddIsRefused) {
+  std::filesystem::create_directories(tmp_.path() / "store");
+  {
+    test::RawDb db(path_);
+    ASSERT_EQ(db.exec("CREATE TABLE directives(id TEXT); PRAGMA user_version = 99"), SQLITE_OK);
+  }
+  try {
+    open_sqlite_store(path_);
+    FAIL() << "opened a store of schema version 99";
+  } catch (const StoreError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "store schema version 99 is newer than this heraldd knows (" +
+                  std::to_string(migrations::kSqlite.size()) + "): refusing to open");
+  }
+  test::RawDb db(path_);
+  EXPECT_EQ(db.scalar("PRAGMA user_version"), 99);  // left as it was
+}
+
+TEST_F(StoreTest, UnwritableLocationIsAStoreError) {
+  test::write_file(tmp_.file("file"), "x");
+  EXPECT_THROW(open_sqlite_store(tmp_.file("file/herald.db")), std::exception);
+}
+
+}  // namespace
+}  // namespace herald
