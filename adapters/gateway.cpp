@@ -7,14 +7,14 @@ namespace herald {
 void read_common(MapReader& r, Gateway& g) {
   if (auto v = r.integer("rate", 0, 1'000'000)) g.limits_.rate_per_s = static_cast<double>(*v);
   if (auto v = r.integer("concurrency", 1, 10'000)) g.limits_.concurrency = static_cast<int>(*v);
-  if (auto v = r.duration_ms("timeout")) g.limits_.timeout_ms = *v;
+  if (auto v = r.positive_duration_ms("timeout")) g.limits_.timeout_ms = *v;
   if (auto v = r.boolean("unaccented")) g.unaccented_ = *v;
   YAML::Node b = r.child("breaker");
   if (b.IsDefined()) {
-    MapReader br(b, r.diag(), "breaker");
+    MapReader br(b, r.diag(), r.what() + ".breaker", r.mark("breaker"));
     if (br.is_map()) {
       if (auto v = br.integer("failures", 1, 10'000)) g.limits_.breaker_failures = static_cast<int>(*v);
-      if (auto v = br.duration_ms("cooldown")) g.limits_.breaker_cooldown_ms = *v;
+      if (auto v = br.positive_duration_ms("cooldown")) g.limits_.breaker_cooldown_ms = *v;
       br.finish();
     }
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include <boost/asio/ip/address.hpp>
 #include <yaml-cpp/yaml.h>
 
 #include "config/yaml_reader.hpp"
@@ -24,15 +25,15 @@ void read_broker(MapReader& r, BrokerConfig& b) {
   if (auto v = r.string("user")) b.user = *v;
   if (auto v = r.secret("password")) b.password = *v;
   if (auto v = r.integer("prefetch", 1, 65535)) b.prefetch = static_cast<int>(*v);
-  if (auto v = r.duration_ms("heartbeat")) {
+  if (auto v = r.positive_duration_ms("heartbeat")) {
     if (*v < 1000 || *v > 600000)
       r.diag().error(r.child("heartbeat").Mark(), "broker.heartbeat must be between 1s and 10m");
     else
       b.heartbeat_s = static_cast<int>(*v / 1000);
   }
-  if (auto v = r.duration_ms("connect_timeout")) b.connect_timeout_ms = *v;
-  if (auto v = r.duration_ms("reconnect_initial")) b.reconnect_initial_ms = *v;
-  if (auto v = r.duration_ms("reconnect_max")) b.reconnect_max_ms = *v;
+  if (auto v = r.positive_duration_ms("connect_timeout")) b.connect_timeout_ms = *v;
+  if (auto v = r.positive_duration_ms("reconnect_initial")) b.reconnect_initial_ms = *v;
+  if (auto v = r.positive_duration_ms("reconnect_max")) b.reconnect_max_ms = *v;
   if (b.reconnect_initial_ms <= 0 || b.reconnect_max_ms < b.reconnect_initial_ms)
     r.diag().error(r.node().Mark(), "broker: reconnect_max must be >= reconnect_initial > 0");
   r.finish();
@@ -59,10 +60,15 @@ void read_http(MapReader& r, HttpConfig& h) {
       if (h.address.size() > 2 && h.address.front() == '[' && h.address.back() == ']')
         h.address = h.address.substr(1, h.address.size() - 2);
       h.port = port;
+      boost::system::error_code ec;
+      boost::asio::ip::make_address(h.address, ec);
+      if (ec)
+        r.diag().error(r.child("listen").Mark(),
+                       "http.listen needs an IP address, not a host name (\"" + h.address + "\")");
     }
   }
   if (auto v = r.integer("body_limit", 1024, 64 << 20)) h.body_limit = static_cast<size_t>(*v);
-  if (auto v = r.duration_ms("read_timeout")) h.read_timeout_ms = *v;
+  if (auto v = r.positive_duration_ms("read_timeout")) h.read_timeout_ms = *v;
   YAML::Node tokens = r.child("admin_tokens");
   if (tokens.IsDefined()) {
     if (!tokens.IsSequence()) {
@@ -138,7 +144,7 @@ void read_channels(MapReader& r, Config& c) {
 }
 
 void read_dispatch(MapReader& r, DispatchConfig& d) {
-  if (auto v = r.duration_ms("poll_interval")) d.poll_interval_ms = std::max<int64_t>(*v, 10);
+  if (auto v = r.positive_duration_ms("poll_interval")) d.poll_interval_ms = std::max<int64_t>(*v, 10);
   if (auto v = r.integer("batch", 1, 100000)) d.batch = *v;
   if (auto v = r.integer("max_attempts", 1, 1000)) d.max_attempts = static_cast<int>(*v);
   if (auto v = r.duration_ms("backoff_initial")) d.backoff_initial_ms = *v;

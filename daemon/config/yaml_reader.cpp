@@ -117,6 +117,15 @@ std::optional<int64_t> MapReader::duration_ms(const std::string& key, bool requi
   return std::nullopt;
 }
 
+std::optional<int64_t> MapReader::positive_duration_ms(const std::string& key, bool required) {
+  auto v = duration_ms(key, required);
+  if (v && *v <= 0) {
+    diag_.error(mark(key), what_ + "." + key + " must be more than zero");
+    return std::nullopt;
+  }
+  return v;
+}
+
 std::optional<std::vector<std::string>> MapReader::string_list(const std::string& key,
                                                                bool required) {
   YAML::Node n = child(key, required);

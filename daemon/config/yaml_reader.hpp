@@ -37,6 +37,8 @@ class MapReader {
                                  bool required = false);
   std::optional<bool> boolean(const std::string& key);
   std::optional<int64_t> duration_ms(const std::string& key, bool required = false);
+  /// A duration that must be more than zero (timeouts: 0 would mean "never" or "always").
+  std::optional<int64_t> positive_duration_ms(const std::string& key, bool required = false);
   std::optional<std::vector<std::string>> string_list(const std::string& key,
                                                       bool required = false);
   std::optional<Secret> secret(const std::string& key, bool required = false);

@@ -87,7 +87,15 @@ void Dispatcher::pump() {
       continue;
     }
     if (!lane.bucket.unlimited()) lane.bucket.take(static_cast<int64_t>(claimed.size()));
-    for (const auto& c : claimed) send(lane, c);
+    for (const auto& c : claimed) {
+      try {
+        send(lane, c);
+      } catch (const StoreError& e) {
+        // Left `sending`: the restart rule settles it, as after a crash.
+        ++metrics_.store_errors;
+        log::error("dispatcher: delivery ", c.id, ": store: ", e.what());
+      }
+    }
     if (claimed.size() == want && lane.in_flight < l.concurrency) wake = 0;
   }
   arm_timer(wake);
@@ -150,9 +158,13 @@ void Dispatcher::send(Lane& lane, const ClaimedDelivery& c) {
   });
 }
 
-int64_t Dispatcher::backoff_ms(int attempt, int64_t initial_ms, int64_t max_ms, std::mt19937_64& rng) {
+int64_t Dispatcher::backoff_ceiling_ms(int attempt, int64_t initial_ms, int64_t max_ms) {
   int shift = std::clamp(attempt - 1, 0, 30);
-  int64_t ceiling = std::min<int64_t>(max_ms, initial_ms << shift);
+  return std::min<int64_t>(max_ms, initial_ms << shift);
+}
+
+int64_t Dispatcher::backoff_ms(int attempt, int64_t initial_ms, int64_t max_ms, std::mt19937_64& rng) {
+  int64_t ceiling = backoff_ceiling_ms(attempt, initial_ms, max_ms);
   if (ceiling <= 0) return 0;
   return std::uniform_int_distribution<int64_t>(0, ceiling)(rng);
 }
@@ -200,8 +212,12 @@ void Dispatcher::finish(Lane& lane, const ClaimedDelivery& c, const SendResult& 
   ++metrics_.send_retries;
   log::info("delivery ", c.id, " (", c.recipient_id, "): ", what, ", retry ", c.attempts + 1, " in ",
             delay, " ms");
+  const int64_t ceiling = backoff_ceiling_ms(c.attempts, cfg_.dispatch.backoff_initial_ms,
+                                             cfg_.dispatch.backoff_max_ms);
   store_.transition(c.id, {DeliveryState::retrying, Cause::gateway_retry, source,
-                           what + ", retry in " + std::to_string(delay) + " ms", r.error.code,
+                           what + ", retry in " + std::to_string(delay) + " ms (backoff ceiling " +
+                               std::to_string(ceiling) + " ms)",
+                           r.error.code,
                            r.error.text, {}, now + delay});
 }
 

@@ -39,6 +39,7 @@ class Dispatcher {
 
   /// Backoff before attempt `attempt + 1`: uniform in [0, min(max, initial * 2^(attempt-1))].
   static int64_t backoff_ms(int attempt, int64_t initial_ms, int64_t max_ms, std::mt19937_64& rng);
+  static int64_t backoff_ceiling_ms(int attempt, int64_t initial_ms, int64_t max_ms);
 
  private:
   struct Lane {

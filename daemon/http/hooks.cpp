@@ -64,6 +64,10 @@ Response handle_hook(const Request& req, ApiContext& ctx, const std::vector<std:
   if (!u.error_code.empty()) {
     t.error_code = u.error_code;
     t.error_text = u.detail.empty() ? "provider status " + u.status : u.detail;
+  } else if (progress_rank(u.state) > 0) {
+    // It got through: an earlier failure (a segment, an attempt) no longer describes the
+    // delivery; the event log keeps it.
+    t.error_code = std::string();
   }
   if (!u.provider_ref.empty()) t.provider_ref = u.provider_ref;
   TransitionResult r = ctx.store.transition(row->id, t);

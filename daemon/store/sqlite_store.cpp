@@ -252,7 +252,9 @@ class SqliteStore final : public Store {
       up.run();
     }
     std::string detail = t.detail;
-    if (t.error_code) detail += (detail.empty() ? "" : "; ") + *t.error_code + ": " + t.error_text;
+    // An empty error_code clears the delivery's error: nothing to report in the event.
+    if (t.error_code && !t.error_code->empty())
+      detail += (detail.empty() ? "" : "; ") + *t.error_code + ": " + t.error_text;
     if (!r.applied)
       detail += std::string(detail.empty() ? "" : "; ") + "no change (" +
                 std::string(to_string(t.to)) + " after " + std::string(to_string(r.from)) + ")";

@@ -132,7 +132,10 @@ class Daemon:
                          "email": {"enabled": True}, "loudspeaker": {"enabled": True}},
         }
         for k, v in (extra_config or {}).items():
-            cfg[k] = v
+            if isinstance(v, dict) and isinstance(cfg.get(k), dict):
+                cfg[k] = dict(cfg[k], **v)
+            else:
+                cfg[k] = v
         with open(self.config_path, "w") as f:
             yaml.safe_dump(cfg, f, allow_unicode=True)
         self.env = dict(os.environ, HERALD_TEST_AMQP_PASSWORD="guest", HERALD_TEST_ADMIN_TOKEN=self.token)
@@ -146,6 +149,12 @@ class Daemon:
             wait_until(lambda: self.ready(), timeout=30, what="heraldd /readyz")
         return self
 
+    def kill(self):
+        """SIGKILL: no shutdown path runs, as in a crash."""
+        self.proc.kill()
+        self.proc.wait()
+        self.log.close()
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
@@ -154,7 +163,7 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc:
+        if self.proc and not self.log.closed:
             self.log.close()
         return self.proc.returncode if self.proc else None
 
@@ -228,9 +237,12 @@ class DaemonTestCase(unittest.TestCase):
         cls.tmp.cleanup()
 
 
-def load_directory():
-    with open(DIRECTORY) as f:
+def load_directory(path=DIRECTORY):
+    with open(path) as f:
         return yaml.safe_load(f)
+
+
+STATE_ENV = _ENV
 
 
 def expected_deliveries(directive, directory):

@@ -38,7 +38,8 @@ class CheckConfig(unittest.TestCase):
     def test_example_is_valid(self):
         r = subprocess.run([HERALDD, "--config", os.path.join(REPO, "config", "herald.example.yaml"),
                             "--check-config"], capture_output=True, text=True,
-                           env=dict(os.environ, HERALD_AMQP_PASSWORD="x", HERALD_ADMIN_TOKEN="t" * 32))
+                           env=dict(os.environ, HERALD_AMQP_PASSWORD="x", HERALD_ADMIN_TOKEN="t" * 32,
+                                    HERALD_KANNEL_PASSWORD="k"))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("OK", r.stdout)
 

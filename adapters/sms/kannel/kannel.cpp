@@ -71,7 +71,9 @@ SendResult KannelGateway::parse(const net::HttpResponse& r) const {
   if (r.status == 202 || (r.status == 200 && (body.rfind("0:", 0) == 0 || body.rfind("3:", 0) == 0)))
     return out;
   std::string code = "http_" + std::to_string(r.status);
-  if (r.status == 403 && body.find("denied") != std::string::npos)
+  // Kannel answers 400 "Number(s) has/have been denied by white- and/or black-lists."
+  // for a refused number (also for one it cannot parse): that number will never work.
+  if ((r.status == 400 || r.status == 403) && body.find("denied") != std::string::npos)
     out.error = {SendErrorKind::rejected_number, "kannel_denied", body};
   else if (r.status == 403)
     out.error = {SendErrorKind::auth_failed, code, body};
@@ -103,7 +105,7 @@ std::unique_ptr<Gateway> KannelGateway::from_yaml(const std::string& name, MapRe
   g->name_ = name;
   if (auto v = r.string("sendsms_url", true)) {
     if (v->rfind("http://", 0) != 0 && v->rfind("https://", 0) != 0)
-      r.diag().error(r.child("sendsms_url").Mark(), "sendsms_url must be an http(s) URL");
+      r.diag().error(r.child("sendsms_url").Mark(), r.what() + ".sendsms_url must be an http(s) URL");
     g->sendsms_url = *v;
   }
   if (auto v = r.string("username", true)) g->username = *v;
