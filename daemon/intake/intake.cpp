@@ -15,6 +15,23 @@ IntakeResult Intake::take(std::string_view body) {
     return {IntakeResult::Kind::rejected, parsed.id, reason, 0};
   }
   const Directive& d = *parsed.directive;
+  try {
+    // A repeat is recognised before planning: the directory may have changed since the
+    // first copy was taken in, and a repeat must never be refused for that.
+    if (auto first = store_.directive_raw(d.id)) {
+      ++metrics_.directives_duplicate;
+      if (*first != body)
+        log::warning("directive ", d.id, " arrived again with different content; the first "
+                     "version stands (publish a new id to change it)");
+      else
+        log::info("directive ", d.id, " already taken in; nothing added");
+      return {IntakeResult::Kind::duplicate, d.id, {}, 0};
+    }
+  } catch (const StoreError& e) {
+    ++metrics_.store_errors;
+    log::error("store failed for directive ", d.id, ": ", e.what(), "; will retry");
+    return {IntakeResult::Kind::retry, d.id, e.what(), 0};
+  }
   auto directory = directory_();
   Plan plan = plan_deliveries(d, *directory, config_);
   if (!plan.errors.empty()) {

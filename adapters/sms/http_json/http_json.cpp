@@ -1,5 +1,12 @@
 #include "sms/http_json/http_json.hpp"
 
+#include <strings.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <set>
+
 #include <boost/json.hpp>
 
 #include "config/yaml_reader.hpp"
@@ -24,6 +31,47 @@ std::string text_at(const json::value& v, const std::string& pointer) {
   if (p->is_string()) return std::string(p->get_string());
   if (p->is_null()) return {};
   return json::serialize(*p);
+}
+
+std::string lowercase(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// The fields of an application/x-www-form-urlencoded body.
+std::map<std::string, std::string> form_fields(const std::string& body) {
+  std::map<std::string, std::string> out;
+  for (size_t start = 0; start <= body.size();) {
+    size_t amp = body.find('&', start);
+    if (amp == std::string::npos) amp = body.size();
+    std::string_view pair(body.data() + start, amp - start);
+    if (!pair.empty()) {
+      size_t eq = pair.find('=');
+      out.emplace(net::percent_decode(pair.substr(0, eq)),
+                  eq == std::string_view::npos ? std::string() : net::percent_decode(pair.substr(eq + 1)));
+    }
+    start = amp + 1;
+  }
+  return out;
+}
+
+// Reports each {{placeholder}} expand() does not know: a typo such as {{txet}} would
+// otherwise send every message with that part empty.
+void check_placeholders(const std::string& tmpl, const std::set<std::string>& secret_names,
+                        Diagnostics& d, const YAML::Mark& at, const std::string& what) {
+  static constexpr std::array<std::string_view, 8> kKnown{
+      "to", "to_msisdn", "to_national", "text", "token", "receipt_url", "delivery_id", "coding"};
+  for (size_t open = tmpl.find("{{"); open != std::string::npos; open = tmpl.find("{{", open + 2)) {
+    size_t close = tmpl.find("}}", open);
+    if (close == std::string::npos) return;
+    std::string key = tmpl.substr(open + 2, close - open - 2);
+    bool known = key.rfind("secret.", 0) == 0
+                     ? secret_names.count(key.substr(7)) > 0
+                     : std::find(kKnown.begin(), kKnown.end(), key) != kKnown.end();
+    if (!known)
+      d.error(at, what + ": unknown placeholder {{" + key + "}}" +
+                      (key.rfind("secret.", 0) == 0 ? " (no such entry under secrets)" : ""));
+  }
 }
 
 }  // namespace
@@ -127,21 +175,27 @@ SendResult HttpJsonGateway::parse(const net::HttpResponse& r) const {
 }
 
 ReceiptParse HttpJsonGateway::parse_receipt(const InboundCallback& cb) const {
-  auto field = [&](const std::string& where, const json::value* body) -> std::string {
-    if (where.empty()) return {};
-    if (where[0] == '/') return body ? text_at(*body, where) : std::string();
-    if (auto it = cb.query.find(where); it != cb.query.end()) return it->second;
-    return {};
-  };
   json::value parsed;
   const json::value* body = nullptr;
-  if (!cb.body.empty() && cb.content_type.find("json") != std::string::npos) {
+  const std::string type = lowercase(cb.content_type);
+  std::map<std::string, std::string> form;
+  if (!cb.body.empty() && type.find("json") != std::string::npos) {
     json::error_code ec;
     parsed = json::parse(cb.body, ec);
     if (ec) return {std::nullopt, "callback body is not JSON"};
     body = &parsed;
+  } else if (!cb.body.empty() && type.find("application/x-www-form-urlencoded") != std::string::npos) {
+    form = form_fields(cb.body);
   }
-  std::string status = field(receipt_status, body);
+  // "/pointer" reads the JSON body; a plain name reads the query, then a posted form.
+  auto field = [&](const std::string& where) -> std::string {
+    if (where.empty()) return {};
+    if (where[0] == '/') return body ? text_at(*body, where) : std::string();
+    if (auto it = cb.query.find(where); it != cb.query.end()) return it->second;
+    if (auto it = form.find(where); it != form.end()) return it->second;
+    return {};
+  };
+  std::string status = field(receipt_status);
   if (status.empty()) return {std::nullopt, "callback carries no status"};
   auto it = receipt_map.find(status);
   if (it == receipt_map.end()) return {std::nullopt, "unknown status " + status.substr(0, 50)};
@@ -149,7 +203,7 @@ ReceiptParse HttpJsonGateway::parse_receipt(const InboundCallback& cb) const {
   u.state = it->second;
   u.status = status;
 
-  u.provider_ref = field(receipt_id, body);
+  u.provider_ref = field(receipt_id);
   if (u.state == DeliveryState::failed || u.state == DeliveryState::expired)
     u.error_code = "provider_" + status;
   return {u, {}};
@@ -161,26 +215,33 @@ std::unique_ptr<Gateway> HttpJsonGateway::from_yaml(const std::string& name, Map
   Diagnostics& d = r.diag();
   if (auto v = r.string("url", true)) {
     if (v->rfind("http://", 0) != 0 && v->rfind("https://", 0) != 0)
-      d.error(r.child("url").Mark(), "url must be an http(s) URL");
+      d.error(r.child("url").Mark(), r.what() + ".url must be an http(s) URL");
     g->url = *v;
   }
   if (auto v = r.string("method")) {
-    if (*v != "POST" && *v != "PUT" && *v != "GET") d.error(r.child("method").Mark(), "method must be POST, PUT or GET");
+    if (*v != "POST" && *v != "PUT" && *v != "GET")
+      d.error(r.child("method").Mark(), r.what() + ".method must be POST, PUT or GET");
     else g->method = *v;
   }
+  std::vector<YAML::Mark> header_marks;
   if (YAML::Node h = r.child("headers"); h.IsDefined()) {
-    MapReader hr(h, d, "headers");
+    MapReader hr(h, d, r.what() + ".headers", r.mark("headers"));
     if (hr.is_map())
       for (const auto& kv : h) {
         auto v = hr.string(kv.first.Scalar());
-        if (v) g->headers.emplace_back(kv.first.Scalar(), *v);
+        if (!v) continue;
+        g->headers.emplace_back(kv.first.Scalar(), *v);
+        header_marks.push_back(hr.mark(kv.first.Scalar()));
       }
   }
+  std::set<std::string> secret_names;  // declared, whether or not they resolved
   if (YAML::Node s = r.child("secrets"); s.IsDefined()) {
-    MapReader sr(s, d, "secrets");
+    MapReader sr(s, d, r.what() + ".secrets", r.mark("secrets"));
     if (sr.is_map())
-      for (const auto& kv : s)
+      for (const auto& kv : s) {
+        secret_names.insert(kv.first.Scalar());
         if (auto v = sr.secret(kv.first.Scalar(), true)) g->secrets[kv.first.Scalar()] = *v;
+      }
   }
   if (auto v = r.string("body", true)) {
     // The template must become valid JSON once placeholders are filled.
@@ -189,11 +250,11 @@ std::unique_ptr<Gateway> HttpJsonGateway::from_yaml(const std::string& name, Map
     probe.text = "probe";
     json::error_code ec;
     json::parse(g->expand(*v, probe, true), ec);
-    if (ec) d.error(r.child("body").Mark(), "body is not a JSON template: " + ec.message());
+    if (ec) d.error(r.child("body").Mark(), r.what() + ".body is not a JSON template: " + ec.message());
     g->body = *v;
   }
   if (YAML::Node resp = r.child("response"); resp.IsDefined()) {
-    MapReader rr(resp, d, "response");
+    MapReader rr(resp, d, r.what() + ".response", r.mark("response"));
     if (rr.is_map()) {
       g->success_pointer = rr.string("success_pointer").value_or("");
       g->success_value = rr.string("success_value").value_or("");
@@ -201,18 +262,22 @@ std::unique_ptr<Gateway> HttpJsonGateway::from_yaml(const std::string& name, Map
       g->error_pointer = rr.string("error_pointer").value_or("");
       g->permanent_pointer = rr.string("permanent_pointer").value_or("");
       g->permanent_values = rr.string_list("permanent_values").value_or(std::vector<std::string>{});
-      for (const auto* p : {&g->success_pointer, &g->id_pointer, &g->error_pointer, &g->permanent_pointer})
-        if (!p->empty() && (*p)[0] != '/') d.error(resp.Mark(), "response pointers must be JSON pointers such as /status");
+      const std::pair<const char*, const std::string*> pointers[] = {
+          {"success_pointer", &g->success_pointer}, {"id_pointer", &g->id_pointer},
+          {"error_pointer", &g->error_pointer}, {"permanent_pointer", &g->permanent_pointer}};
+      for (const auto& [key, p] : pointers)
+        if (!p->empty() && (*p)[0] != '/')
+          d.error(rr.mark(key), rr.what() + "." + key + " must be a JSON pointer such as /status");
       rr.finish();
     }
   }
   if (YAML::Node rec = r.child("receipt"); rec.IsDefined()) {
-    MapReader rr(rec, d, "receipt");
+    MapReader rr(rec, d, r.what() + ".receipt", r.mark("receipt"));
     if (rr.is_map()) {
       g->receipt_status = rr.string("status", true).value_or("");
       g->receipt_id = rr.string("id").value_or("");
       if (YAML::Node m = rr.child("map", true); m.IsDefined()) {
-        MapReader mr(m, d, "receipt.map");
+        MapReader mr(m, d, rr.what() + ".map", rr.mark("map"));
         if (mr.is_map())
           for (const auto& kv : m) {
             auto v = mr.string(kv.first.Scalar());
@@ -220,7 +285,8 @@ std::unique_ptr<Gateway> HttpJsonGateway::from_yaml(const std::string& name, Map
             auto st = parse_state(*v);
             if (!st || (*st != DeliveryState::sent && *st != DeliveryState::delivered &&
                         *st != DeliveryState::failed && *st != DeliveryState::expired))
-              d.error(m[kv.first.Scalar()].Mark(), "receipt state must be sent, delivered, failed or expired");
+              d.error(kv.second.Mark(), mr.what() + "." + kv.first.Scalar() +
+                                            " must be sent, delivered, failed or expired, found \"" + *v + "\"");
             else
               g->receipt_map[kv.first.Scalar()] = *st;
           }
@@ -228,6 +294,11 @@ std::unique_ptr<Gateway> HttpJsonGateway::from_yaml(const std::string& name, Map
       rr.finish();
     }
   }
+  check_placeholders(g->url, secret_names, d, r.mark("url"), r.what() + ".url");
+  for (size_t i = 0; i < g->headers.size(); ++i)
+    check_placeholders(g->headers[i].second, secret_names, d, header_marks[i],
+                       r.what() + ".headers." + g->headers[i].first);
+  check_placeholders(g->body, secret_names, d, r.mark("body"), r.what() + ".body");
   read_common(r, *g);
   return g;
 }

@@ -1,0 +1,211 @@
+// Generic HTTP JSON gateway: configuration read from YAML, request in -> request out,
+// answer -> outcome, callback -> state, and the configuration the factory refuses. The
+// gateways and cases are data in testdata/ next to this file.
+#include "sms/http_json/http_json.hpp"
+
+#include <cstdlib>
+#include <map>
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include "gateway_support.hpp"
+
+namespace json = boost::json;
+
+namespace herald {
+namespace {
+
+constexpr const char* kApiKey = "sms-api-key-9c4f";
+
+std::string testdata(const std::string& relative) {
+  return test::source_path("adapters/sms/http_json/testdata/" + relative);
+}
+
+/// The gateway described by testdata/<file>, built once.
+std::shared_ptr<Gateway> gateway(const std::string& file) {
+  static std::map<std::string, std::shared_ptr<Gateway>> built;
+  if (auto it = built.find(file); it != built.end()) return it->second;
+  setenv("HERALD_TEST_SMS_API_KEY", kApiKey, 1);
+  auto g = test::gateway_from_yaml("sms-vn", test::read_file(testdata(file)));
+  unsetenv("HERALD_TEST_SMS_API_KEY");
+  built[file] = g;
+  return g;
+}
+
+OutboundMessage message_from(const json::object& m) {
+  OutboundMessage out;
+  out.delivery_id = m.at("delivery_id").to_number<int64_t>();
+  out.token = test::str(m, "token");
+  out.address = test::str(m, "address");
+  out.text = test::str(m, "text");
+  out.coding = test::str(m, "coding") == "ucs2" ? SmsCoding::ucs2 : SmsCoding::gsm7;
+  out.receipt_url = test::str(m, "receipt_url");
+  return out;
+}
+
+auto case_name = [](const auto& info) { return test::test_name(info.param.name); };
+
+// ---- configuration ------------------------------------------------------------------
+
+TEST(HttpJson, ReadsTheGatewayFromYaml) {
+  auto g = gateway("gateway.yaml");
+  ASSERT_NE(g, nullptr);
+  auto* h = dynamic_cast<HttpJsonGateway*>(g.get());
+  ASSERT_NE(h, nullptr);
+  EXPECT_EQ(h->name(), "sms-vn");
+  EXPECT_EQ(h->channel(), Channel::sms);
+  EXPECT_EQ(h->receipt_query(), "");
+  EXPECT_EQ(h->url, "https://sms.example.vn/v2/send?client={{secret.client_id}}");
+  EXPECT_EQ(h->method, "POST");
+  EXPECT_EQ(h->headers, (std::vector<std::pair<std::string, std::string>>{
+                            {"Authorization", "Bearer {{secret.api_key}}"}, {"X-Request-Id", "{{token}}"}}));
+  ASSERT_EQ(h->secrets.size(), 2u);
+  EXPECT_EQ(h->secrets.at("api_key").reveal(), kApiKey);
+  EXPECT_EQ(h->secrets.at("api_key").source(), "env:HERALD_TEST_SMS_API_KEY");
+  EXPECT_EQ(h->secrets.at("client_id").reveal(), "client-7788");
+  EXPECT_EQ(h->success_pointer, "/CodeResult");
+  EXPECT_EQ(h->success_value, "100");
+  EXPECT_EQ(h->id_pointer, "/SMSID");
+  EXPECT_EQ(h->error_pointer, "/ErrorMessage");
+  EXPECT_EQ(h->permanent_pointer, "/CodeResult");
+  EXPECT_EQ(h->permanent_values, (std::vector<std::string>{"789", "99"}));
+  EXPECT_EQ(h->receipt_status, "/Status");
+  EXPECT_EQ(h->receipt_id, "/SMSID");
+  EXPECT_EQ(h->receipt_map, (std::map<std::string, DeliveryState>{{"1", DeliveryState::delivered},
+                                                                  {"2", DeliveryState::failed},
+                                                                  {"3", DeliveryState::sent},
+                                                                  {"5", DeliveryState::expired}}));
+  EXPECT_EQ(h->limits().rate_per_s, 50);
+  EXPECT_EQ(h->limits().concurrency, 8);
+  EXPECT_EQ(h->limits().timeout_ms, 4000);
+  EXPECT_FALSE(h->unaccented());
+}
+
+// Each file in testdata/config_errors is one gateway's YAML; its "# expect: F:L:C: ..."
+// lines are exactly what make_gateway must report, in order.
+class HttpJsonConfigError : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(HttpJsonConfigError, ReportsExactly) {
+  const std::string text = test::read_file(testdata("config_errors/" + GetParam() + ".yaml"));
+  const auto expected = test::expected_errors(text);
+  ASSERT_FALSE(expected.empty()) << "no # expect: lines";
+  unsetenv("HERALD_TEST_UNSET_SMS_KEY");
+  EXPECT_EQ(test::gateway_errors("sms-vn", text), expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(Testdata, HttpJsonConfigError,
+                         ::testing::ValuesIn(test::files_in(testdata("config_errors"), ".yaml")),
+                         [](const auto& info) { return test::test_name(info.param); });
+
+// ---- request in -> request out --------------------------------------------------------
+
+class HttpJsonBuild : public ::testing::TestWithParam<test::Case> {};
+
+TEST_P(HttpJsonBuild, RequestOut) {
+  const json::object& c = GetParam().data;
+  auto g = gateway(test::str(c, "gateway"));
+  ASSERT_NE(g, nullptr);
+  const net::HttpRequest req = g->build(message_from(c.at("message").as_object()));
+  const json::object& e = c.at("expect").as_object();
+  EXPECT_EQ(req.method, test::str(e, "method"));
+  EXPECT_EQ(req.url, test::str(e, "url"));
+  EXPECT_EQ(req.timeout_ms, e.at("timeout_ms").to_number<int64_t>());
+  std::vector<std::string> headers;
+  for (const auto& h : e.at("headers").as_array()) headers.emplace_back(h.as_string());
+  EXPECT_EQ(req.headers, headers);
+
+  // The body is valid JSON whatever the text holds, and says exactly what was sent.
+  json::error_code ec;
+  json::value body = json::parse(req.body, ec);
+  ASSERT_FALSE(ec) << ec.message() << "\n" << req.body;
+  EXPECT_EQ(body, e.at("body")) << req.body;
+  if (auto* pieces = e.if_contains("body_contains")) {
+    for (const auto& p : pieces->as_array())
+      EXPECT_NE(req.body.find(std::string(p.as_string())), std::string::npos)
+          << "missing " << p.as_string() << " in " << req.body;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Testdata, HttpJsonBuild, ::testing::ValuesIn(test::read_cases(testdata("build.json"))),
+                         case_name);
+
+TEST(HttpJson, ConfiguredContentTypeAndMethodAreKept) {
+  auto g = test::gateway_from_yaml("sms-put", R"(type: http_json
+url: http://127.0.0.1:9090/messages/{{token}}
+method: PUT
+headers: {content-type: "application/vnd.sms+json", X-Key: "{{secret.k}}"}
+secrets: {k: "k-1"}
+body: '{"to": "{{to_msisdn}}"}'
+)");
+  ASSERT_NE(g, nullptr);
+  OutboundMessage m;
+  m.token = "abc";
+  m.address = "+84912000126";
+  const net::HttpRequest req = g->build(m);
+  EXPECT_EQ(req.method, "PUT");
+  EXPECT_EQ(req.url, "http://127.0.0.1:9090/messages/abc");
+  EXPECT_EQ(req.headers, (std::vector<std::string>{"content-type: application/vnd.sms+json", "X-Key: k-1",
+                                                   "Expect:"}));
+  EXPECT_EQ(req.body, R"({"to": "84912000126"})");
+}
+
+// ---- answer -> outcome ----------------------------------------------------------------
+
+class HttpJsonAnswer : public ::testing::TestWithParam<test::Case> {};
+
+TEST_P(HttpJsonAnswer, MapsOntoTheSharedErrorSet) {
+  const json::object& c = GetParam().data;
+  auto g = gateway(test::str(c, "gateway"));
+  ASSERT_NE(g, nullptr);
+  const SendResult r = g->parse(test::response_from(c.at("response").as_object()));
+  const json::object& e = c.at("expect").as_object();
+  EXPECT_EQ(to_string(r.error.kind), test::str(e, "kind"));
+  EXPECT_EQ(r.error.code, test::str(e, "code"));
+  EXPECT_EQ(r.error.text, test::str(e, "text"));
+  EXPECT_EQ(r.provider_ref, test::str(e, "provider_ref"));
+  if (auto* v = e.if_contains("retryable")) {
+    EXPECT_EQ(r.error.retryable(), v->as_bool());
+  }
+  if (auto* v = e.if_contains("counts_against_gateway")) {
+    EXPECT_EQ(r.error.counts_against_gateway(), v->as_bool());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Testdata, HttpJsonAnswer,
+                         ::testing::ValuesIn(test::read_cases(testdata("responses.json"))), case_name);
+
+// ---- callback -> state ----------------------------------------------------------------
+
+class HttpJsonReceipt : public ::testing::TestWithParam<test::Case> {};
+
+TEST_P(HttpJsonReceipt, CallbackToState) {
+  const json::object& c = GetParam().data;
+  auto g = gateway(test::str(c, "gateway"));
+  ASSERT_NE(g, nullptr);
+  InboundCallback cb;
+  cb.method = test::str(c, "method");
+  cb.content_type = test::str(c, "content_type");
+  cb.body = test::str(c, "body");
+  if (auto* q = c.if_contains("query")) {
+    for (const auto& [k, v] : q->as_object()) cb.query[std::string(k)] = std::string(v.as_string());
+  }
+  const ReceiptParse p = g->parse_receipt(cb);
+  const json::object& e = c.at("expect").as_object();
+  if (e.contains("error")) {
+    EXPECT_FALSE(p.update.has_value());
+    EXPECT_EQ(p.error, test::str(e, "error"));
+    return;
+  }
+  ASSERT_TRUE(p.update.has_value()) << p.error;
+  EXPECT_EQ(to_string(p.update->state), test::str(e, "state"));
+  EXPECT_EQ(p.update->status, test::str(e, "status"));
+  EXPECT_EQ(p.update->provider_ref, test::str(e, "provider_ref"));
+  EXPECT_EQ(p.update->error_code, test::str(e, "error_code"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Testdata, HttpJsonReceipt,
+                         ::testing::ValuesIn(test::read_cases(testdata("receipts.json"))), case_name);
+
+}  // namespace
+}  // namespace herald

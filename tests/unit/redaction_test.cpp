@@ -1,0 +1,288 @@
+// Redaction: a gateway's configured secrets (Kannel's password, an HTTP JSON gateway's
+// API keys) go to the provider and nowhere else. heraldd's pieces run for real: intake,
+// the dispatcher sending through libcurl on Asio, and the HTTP API; whatever they write to
+// stderr (core/log) and whatever the API answers is searched for the secrets.
+#include <chrono>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <sstream>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <gtest/gtest.h>
+
+#include "core/log.hpp"
+#include "dispatch/dispatcher.hpp"
+#include "gateway_support.hpp"
+#include "http/api.hpp"
+#include "intake/intake.hpp"
+#include "net/curl_multi.hpp"
+#include "net/url.hpp"
+#include "raw_db.hpp"
+#include "support.hpp"
+
+namespace herald {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+using tcp = asio::ip::tcp;
+
+constexpr const char* kKannelPassword = "kN4nnel-S3cret&pw=7f2c";
+constexpr const char* kApiKey = "vn-api-K3y-93e1f0";
+constexpr const char* kUrlKey = "url-k3y-55aa0c";
+constexpr const char* kAdminToken = "admin-tok-redaction-0001";
+
+/// An SMS provider on a loopback port that refuses every number (HTTP 400, code 789)
+/// and keeps each request it was sent.
+class FakeProvider {
+ public:
+  explicit FakeProvider(asio::io_context& io) : acceptor_(io, {asio::ip::make_address("127.0.0.1"), 0}) {
+    accept();
+  }
+  unsigned short port() const { return acceptor_.local_endpoint().port(); }
+  const std::vector<std::string>& requests() const { return requests_; }
+
+ private:
+  struct Session : std::enable_shared_from_this<Session> {
+    Session(tcp::socket s, FakeProvider& p) : socket(std::move(s)), owner(p) {}
+    void read() {
+      req = {};
+      bhttp::async_read(socket, buffer, req, [self = shared_from_this()](beast::error_code ec, size_t) {
+        if (ec) return;
+        std::ostringstream text;
+        text << self->req;
+        self->owner.requests_.push_back(text.str());
+        self->respond();
+      });
+    }
+    void respond() {
+      res = {bhttp::status::bad_request, 11};
+      res.set(bhttp::field::content_type, "application/json");
+      res.body() = R"({"CodeResult": "789", "ErrorMessage": "Số điện thoại không hợp lệ"})";
+      res.keep_alive(req.keep_alive());
+      res.prepare_payload();
+      bhttp::async_write(socket, res, [self = shared_from_this()](beast::error_code ec, size_t) {
+        if (!ec) self->read();
+      });
+    }
+    tcp::socket socket;
+    FakeProvider& owner;
+    beast::flat_buffer buffer;
+    bhttp::request<bhttp::string_body> req;
+    bhttp::response<bhttp::string_body> res;
+  };
+
+  void accept() {
+    acceptor_.async_accept([this](beast::error_code ec, tcp::socket s) {
+      if (ec) return;
+      std::make_shared<Session>(std::move(s), *this)->read();
+      accept();
+    });
+  }
+
+  tcp::acceptor acceptor_;
+  std::vector<std::string> requests_;
+};
+
+struct Outcome {
+  bool settled = false;           // every SMS delivery reached a final state
+  std::string log;                // all heraldd wrote to stderr meanwhile
+  std::vector<std::string> answers;  // every body and header value the HTTP API gave
+  std::vector<std::string> provider_requests;
+};
+
+class RedactionTest : public ::testing::Test {
+ protected:
+  RedactionTest()
+      : dir_(test::example_directory()),
+        config_(test::config_with(dir_)),
+        store_(open_sqlite_store(tmp_.file("herald.db"))) {
+    config_.dispatch.max_attempts = 2;
+    config_.dispatch.backoff_initial_ms = 1;
+    config_.dispatch.backoff_max_ms = 2;
+    config_.dispatch.poll_interval_ms = 20;
+    config_.dispatch.public_url = "http://127.0.0.1:8080";
+    config_.http.admin_tokens.push_back({"office", Role::operator_, Secret(kAdminToken, "env:X")});
+  }
+
+  bool sms_settled() {
+    for (const auto& c : store_->delivery_counts())
+      if (c.channel == Channel::sms && c.count > 0 &&
+          (c.state == DeliveryState::queued || c.state == DeliveryState::retrying ||
+           c.state == DeliveryState::sending))
+        return false;
+    return true;
+  }
+
+  /// With stderr captured: builds the gateway (given the fake provider's port), takes in
+  /// the seed directive, dispatches its SMS until each is settled, then asks the HTTP API
+  /// everything it answers.
+  Outcome run(const std::function<std::shared_ptr<Gateway>(unsigned short)>& make) {
+    Outcome out;
+    testing::internal::CaptureStderr();
+    log::set_min_level(log::Level::debug);
+    {
+      asio::io_context io;
+      FakeProvider provider(io);
+      auto gateway = make(provider.port());
+      if (gateway) {
+        config_.gateways[gateway->name()] = gateway;
+        config_.channels[Channel::sms].gateway = gateway->name();
+        Intake intake(*store_, [this] { return dir_; }, config_, metrics_);
+        net::CurlMulti curl(io);
+        Dispatcher dispatcher(io, *store_, curl, config_, metrics_);
+        intake.on_committed([&] { dispatcher.kick(); });
+        dispatcher.start();
+        // The seed's deadline (2021) has passed, and a retry after it would be pointless:
+        // move it so that failed sends are retried (and logged as such).
+        boost::json::object seed = boost::json::parse(test::seed_json()).as_object();
+        seed["ack"].as_object()["deadline"] = "2099-07-13T17:00:00+07:00";
+        EXPECT_EQ(intake.take(boost::json::serialize(seed)).kind, IntakeResult::Kind::committed);
+        // A bound so that a broken dispatcher fails the test instead of hanging it.
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+        while (!sms_settled() && std::chrono::steady_clock::now() < give_up)
+          io.run_one_for(std::chrono::milliseconds(50));
+        out.settled = sms_settled();
+        out.answers = ask_everything([&] { return dispatcher.metrics_text(); });
+        dispatcher.stop();
+        out.provider_requests = provider.requests();
+      }
+    }
+    log::set_min_level(log::Level::info);
+    out.log = testing::internal::GetCapturedStderr();
+    return out;
+  }
+
+  std::vector<std::string> ask_everything(std::function<std::string()> extra_metrics) {
+    http::ApiContext ctx{*store_, metrics_, config_.http, [] { return true; }, &config_.gateways,
+                         std::move(extra_metrics)};
+    const std::string gateway = config_.channels[Channel::sms].gateway;
+    const std::string token = test::RawDb(tmp_.file("herald.db"))
+                                  .text("SELECT token FROM deliveries WHERE channel = 'sms' LIMIT 1");
+    const std::string bearer = std::string("Bearer ") + kAdminToken;
+    const std::string id = "hu-chauthanh%2F158-CV%2FHU%2F2021";
+    std::vector<std::string> out;
+    auto ask = [&](const std::string& target, const std::string& auth = {},
+                   bhttp::verb verb = bhttp::verb::get, const std::string& body = {}) {
+      http::Request req{verb, target, 11};
+      if (!auth.empty()) req.set(bhttp::field::authorization, auth);
+      if (!body.empty()) req.set(bhttp::field::content_type, "application/json");
+      req.body() = body;
+      req.prepare_payload();
+      http::Response res = http::handle_request(req, ctx);
+      out.push_back(res.body());
+      for (const auto& f : res) out.push_back(std::string(f.value()));
+      return res;
+    };
+    ask("/healthz");
+    ask("/readyz");
+    EXPECT_NE(ask("/metrics").body().find("herald_gateway_in_flight{gateway=\"" + gateway + "\"}"),
+              std::string::npos);
+    ask("/api/v1/directives");
+    ask("/api/v1/directives", "Bearer wrong");
+    ask("/api/v1/directives", bearer);
+    ask("/api/v1/directives/" + id, bearer);
+    EXPECT_EQ(ask("/api/v1/directives/" + id + "/deliveries", bearer).result(), bhttp::status::ok);
+    EXPECT_EQ(ask("/api/v1/directives/" + id + "/events", bearer).result(), bhttp::status::ok);
+    ask("/api/v1/gateways", bearer);
+    ask("/api/v1/gateways/" + gateway, bearer);
+    ask("/hooks/sms/" + gateway + "/" + token + "?status=bogus");
+    ask("/hooks/sms/" + gateway + "/" + token, {}, bhttp::verb::post, "{\"x\": 1}");
+    ask("/hooks/sms/" + gateway + "/" + token + "?status=99");
+    ask("/hooks/sms/" + gateway + "/ffffffffffffffffffffffffffffffff?status=1");
+    ask("/hooks/sms/" + gateway + "/" + token + "?status=1&stat=1");
+    return out;
+  }
+
+  /// Each secret as configured and as it would look in a URL.
+  static std::vector<std::string> forms(const std::vector<std::string>& secrets) {
+    std::vector<std::string> out;
+    for (const auto& s : secrets) {
+      out.push_back(s);
+      out.push_back(net::percent_encode(s));
+    }
+    return out;
+  }
+
+  static void expect_nowhere(const Outcome& r, const std::vector<std::string>& secrets) {
+    ASSERT_GT(r.answers.size(), 30u);
+    for (const auto& s : forms(secrets)) {
+      EXPECT_EQ(r.log.find(s), std::string::npos) << "secret " << s << " in the log:\n" << r.log;
+      for (const auto& a : r.answers)
+        EXPECT_EQ(a.find(s), std::string::npos) << "secret " << s << " in an answer:\n" << a.substr(0, 500);
+    }
+  }
+
+  test::TempDir tmp_;
+  std::shared_ptr<const Directory> dir_;
+  Config config_;
+  std::unique_ptr<Store> store_;
+  Metrics metrics_;
+};
+
+TEST_F(RedactionTest, KannelPasswordNeverLeavesForTheLogOrTheApi) {
+  setenv("HERALD_TEST_REDACTION_KANNEL_PW", kKannelPassword, 1);
+  const Outcome r = run([](unsigned short) {
+    // Nothing listens on port 1: every send fails to connect, is retried once and given
+    // up, and the breaker opens on the way; each of those is logged.
+    return test::gateway_from_yaml("kannel-local", R"(type: kannel
+sendsms_url: http://127.0.0.1:1/cgi-bin/sendsms
+username: herald
+password: env:HERALD_TEST_REDACTION_KANNEL_PW
+breaker: {failures: 3, cooldown: 5ms}
+)");
+  });
+  unsetenv("HERALD_TEST_REDACTION_KANNEL_PW");
+  ASSERT_TRUE(r.settled) << r.log;
+  EXPECT_GE(metrics_.send_attempts, 2 * 37u);
+  EXPECT_EQ(metrics_.send_failed, 37u);
+
+  // The log did capture the dispatcher at work...
+  EXPECT_NE(r.log.find("dispatching sms through gateway kannel-local"), std::string::npos) << r.log;
+  EXPECT_NE(r.log.find(": connection_failed, retry 2 in "), std::string::npos) << r.log;
+  EXPECT_NE(r.log.find("gateway kannel-local: circuit breaker open for 5 ms"), std::string::npos) << r.log;
+  // ...and neither the password nor the sendsms URL that carries it.
+  expect_nowhere(r, {kKannelPassword});
+  EXPECT_EQ(r.log.find("password="), std::string::npos) << r.log;
+  EXPECT_EQ(r.log.find("/cgi-bin/sendsms"), std::string::npos) << r.log;
+  for (const auto& a : r.answers) EXPECT_EQ(a.find("password="), std::string::npos) << a.substr(0, 500);
+}
+
+TEST_F(RedactionTest, HttpJsonSecretsGoOnlyToTheProvider) {
+  setenv("HERALD_TEST_REDACTION_API_KEY", kApiKey, 1);
+  const Outcome r = run([](unsigned short port) {
+    return test::gateway_from_yaml("sms-vn", "type: http_json\nurl: http://127.0.0.1:" + std::to_string(port) +
+                                                 R"(/send?key={{secret.url_key}}
+headers: {Authorization: "Bearer {{secret.api_key}}"}
+secrets: {api_key: env:HERALD_TEST_REDACTION_API_KEY, url_key: )" +
+                                                 kUrlKey + R"(}
+body: '{"Phone": "{{to_national}}", "Content": "{{text}}", "SecretKey": "{{secret.api_key}}"}'
+response: {success_pointer: /CodeResult, success_value: "100", error_pointer: /ErrorMessage,
+           permanent_pointer: /CodeResult, permanent_values: ["789"]}
+receipt: {status: /Status, map: {"1": delivered}}
+)");
+  });
+  unsetenv("HERALD_TEST_REDACTION_API_KEY");
+  ASSERT_TRUE(r.settled) << r.log;
+  EXPECT_EQ(metrics_.send_failed, 37u);
+
+  // The provider did get the secrets, in the URL, a header and the body...
+  ASSERT_EQ(r.provider_requests.size(), 37u);
+  for (const auto& req : r.provider_requests) {
+    EXPECT_NE(req.find(std::string("POST /send?key=") + kUrlKey + " HTTP/1.1"), std::string::npos) << req;
+    EXPECT_NE(req.find(std::string("Authorization: Bearer ") + kApiKey), std::string::npos) << req;
+    EXPECT_NE(req.find(std::string("\"SecretKey\": \"") + kApiKey + "\""), std::string::npos) << req;
+  }
+  // ...the log shows its refusals...
+  EXPECT_NE(r.log.find("failed permanently: provider_789 Số điện thoại không hợp lệ"), std::string::npos) << r.log;
+  // ...and the secrets appear nowhere else.
+  expect_nowhere(r, {kApiKey, kUrlKey});
+}
+
+}  // namespace
+}  // namespace herald
