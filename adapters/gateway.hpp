@@ -19,6 +19,8 @@ namespace herald {
 class Diagnostics;
 class MapReader;
 
+struct Directive;
+
 /// What the dispatcher asks a gateway to send.
 struct OutboundMessage {
   int64_t delivery_id = 0;
@@ -28,6 +30,10 @@ struct OutboundMessage {
   std::string text;
   SmsCoding coding = SmsCoding::gsm7;
   std::string receipt_url;  // where the provider should report: .../hooks/sms/<gw>/<token>
+  /// The directive, for channels whose adapter renders its own content (email's subject
+  /// and MIME parts, Zalo's text or ZNS template parameters). Never null when sending.
+  const Directive* directive = nullptr;
+  std::string recipient_name;
 };
 
 struct SendResult {
@@ -79,6 +85,19 @@ class Gateway {
   virtual net::HttpRequest build(const OutboundMessage& m) const = 0;
   virtual SendResult parse(const net::HttpResponse& r) const = 0;
   virtual ReceiptParse parse_receipt(const InboundCallback& cb) const = 0;
+
+  // ---- credentials that rotate (Zalo's access and refresh tokens) -------------------------
+  // When parse() reports token_expired, the dispatcher pauses this gateway, sends
+  // refresh_request(), hands the answer to apply_refresh() and persists what it returns
+  // (key -> value, e.g. the new refresh token) in the store; restore() gets those values
+  // back at start, so a rotated refresh token survives a restart.
+  virtual std::optional<net::HttpRequest> refresh_request() const { return std::nullopt; }
+  /// True when the new credentials are in place; `persist` receives what must be kept.
+  virtual bool apply_refresh(const net::HttpResponse&, std::map<std::string, std::string>& persist) {
+    (void)persist;
+    return false;
+  }
+  virtual void restore(const std::map<std::string, std::string>& persisted) { (void)persisted; }
 
  protected:
   std::string name_;

@@ -21,6 +21,7 @@ struct Metrics {
   std::atomic<uint64_t> receipts_applied{0};  // receipt moved a delivery
   std::atomic<uint64_t> receipts_ignored{0};  // valid receipt, no state change (never backwards)
   std::atomic<uint64_t> receipts_rejected{0}; // unknown token, forged or malformed
+  std::atomic<uint64_t> credential_refreshes{0};  // gateway tokens renewed
   std::atomic<bool> broker_connected{false};
 };
 

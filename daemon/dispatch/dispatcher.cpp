@@ -29,8 +29,10 @@ void Dispatcher::start() {
   if (n)
     log::warning(n, " deliveries were in flight when heraldd last stopped; they are resent after ",
                  cfg_.dispatch.resume_grace_ms, " ms unless their receipts arrive first");
-  for (const auto& lane : lanes_)
+  for (auto& lane : lanes_) {
+    lane.gateway->restore(store_.gateway_state(lane.gateway->name()));
     log::info("dispatching ", to_string(lane.channel), " through gateway ", lane.gateway->name());
+  }
   request_pump();
 }
 
@@ -65,6 +67,7 @@ void Dispatcher::pump() {
   int64_t wake = cfg_.dispatch.poll_interval_ms;
   for (Lane& lane : lanes_) {
     const GatewayLimits& l = lane.gateway->limits();
+    if (lane.refreshing) continue;  // the refresh's completion pumps again
     int64_t allowance = lane.breaker.allowance(now, lane.in_flight, l.concurrency);
     if (allowance > 0 && !lane.bucket.unlimited())
       allowance = std::min(allowance, lane.bucket.available(now));
@@ -133,6 +136,8 @@ void Dispatcher::send(Lane& lane, const ClaimedDelivery& c) {
   m.channel = c.channel;
   m.address = c.address;
   m.receipt_url = receipt_url(lane, c.token);
+  m.directive = d.get();
+  m.recipient_name = c.recipient_name;
   if (c.channel == Channel::sms) {
     SmsTemplate t = cfg_.channels.at(Channel::sms).sms_template;
     t.unaccented = t.unaccented || lane.gateway->unaccented();
@@ -202,6 +207,10 @@ void Dispatcher::finish(Lane& lane, const ClaimedDelivery& c, const SendResult& 
   }
   int64_t delay = backoff_ms(c.attempts, cfg_.dispatch.backoff_initial_ms, cfg_.dispatch.backoff_max_ms, rng_);
   if (r.error.kind == SendErrorKind::throttled) delay = std::max(delay, r.retry_after_ms);
+  if (r.error.kind == SendErrorKind::token_expired) {
+    delay = 0;  // due at once; the lane waits for the refresh before it sends again
+    refresh(lane);
+  }
   auto d = directive(c.directive_id);
   if (d && d->ack_deadline_ms && now + delay > *d->ack_deadline_ms) {
     ++metrics_.send_failed;
@@ -219,6 +228,34 @@ void Dispatcher::finish(Lane& lane, const ClaimedDelivery& c, const SendResult& 
                                std::to_string(ceiling) + " ms)",
                            r.error.code,
                            r.error.text, {}, now + delay});
+}
+
+void Dispatcher::refresh(Lane& lane) {
+  if (lane.refreshing) return;
+  auto req = lane.gateway->refresh_request();
+  if (!req) return;
+  lane.refreshing = true;
+  log::info("gateway ", lane.gateway->name(), ": credentials expired, refreshing");
+  curl_.perform(std::move(*req), [this, &lane](net::HttpResponse&& resp) {
+    std::map<std::string, std::string> persist;
+    bool ok = lane.gateway->apply_refresh(resp, persist);
+    try {
+      // A rotated refresh token is only good once: keep the new one before using it.
+      if (!persist.empty()) store_.put_gateway_state(lane.gateway->name(), persist);
+    } catch (const StoreError& e) {
+      ++metrics_.store_errors;
+      log::error("gateway ", lane.gateway->name(), ": cannot keep refreshed credentials: ", e.what());
+    }
+    lane.refreshing = false;
+    if (ok) {
+      ++metrics_.credential_refreshes;
+      log::info("gateway ", lane.gateway->name(), ": credentials refreshed");
+    } else {
+      log::error("gateway ", lane.gateway->name(), ": credential refresh failed (HTTP ", resp.status, ")");
+      lane.breaker.on_failure(now_ms());
+    }
+    request_pump();
+  });
 }
 
 std::string Dispatcher::metrics_text() const {

@@ -48,6 +48,7 @@ class Dispatcher {
     TokenBucket bucket;
     CircuitBreaker breaker;
     int in_flight = 0;
+    bool refreshing = false;  // credentials being renewed: no sends meanwhile
   };
 
   void pump();
@@ -55,6 +56,8 @@ class Dispatcher {
   void arm_timer(int64_t delay_ms);
   void send(Lane& lane, const ClaimedDelivery& c);
   void finish(Lane& lane, const ClaimedDelivery& c, const SendResult& r);
+  /// Renews the gateway's credentials once, however many sends reported them expired.
+  void refresh(Lane& lane);
   std::shared_ptr<const Directive> directive(const std::string& id);
   std::string receipt_url(const Lane& lane, const std::string& token) const;
 

@@ -5,7 +5,7 @@
 
 namespace herald::migrations {
 
-inline constexpr std::array<const char*, 1> kSqlite{
+inline constexpr std::array<const char*, 2> kSqlite{
     // 1: directives, deliveries, append-only events.
     R"sql(
 CREATE TABLE directives (
@@ -65,6 +65,16 @@ CREATE TRIGGER events_no_update BEFORE UPDATE ON events
   BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
 CREATE TRIGGER events_no_delete BEFORE DELETE ON events
   BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+)sql",
+    // 2: what gateways must keep across restarts (Zalo's rotating refresh token).
+    R"sql(
+CREATE TABLE gateway_state (
+  gateway        TEXT NOT NULL,
+  key            TEXT NOT NULL,
+  value          TEXT NOT NULL,
+  updated_at_ms  INTEGER NOT NULL,
+  PRIMARY KEY (gateway, key)
+);
 )sql",
 };
 

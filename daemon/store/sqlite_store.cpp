@@ -177,7 +177,7 @@ class SqliteStore final : public Store {
     std::lock_guard lock(mu_);
     Transaction tx(db_);
     Statement q(db_,
-                "SELECT id, directive_id, recipient_id, address, token, attempts, state"
+                "SELECT id, directive_id, recipient_id, address, token, attempts, state, recipient_name"
                 " FROM deliveries INDEXED BY deliveries_due"
                 " WHERE channel = ?1 AND state IN ('queued', 'retrying') AND next_attempt_ms <= ?2"
                 " ORDER BY urgency_rank DESC, next_attempt_ms, id LIMIT ?3");
@@ -186,7 +186,7 @@ class SqliteStore final : public Store {
     std::vector<std::string> from;
     while (q.step()) {
       out.push_back({q.int64(0), q.text(1), q.text(2), channel, q.text(3), q.text(4),
-                     static_cast<int>(q.int64(5)) + 1});
+                     static_cast<int>(q.int64(5)) + 1, q.text(7)});
       from.push_back(q.text(6));
     }
     Statement up(db_,
@@ -308,6 +308,30 @@ class SqliteStore final : public Store {
     size_t n = static_cast<size_t>(sqlite3_changes(db_));
     tx.commit();
     return n;
+  }
+
+  std::map<std::string, std::string> gateway_state(const std::string& gateway) override {
+    std::lock_guard lock(mu_);
+    Statement q(db_, "SELECT key, value FROM gateway_state WHERE gateway = ?1");
+    q.bind(1, gateway);
+    std::map<std::string, std::string> out;
+    while (q.step()) out[q.text(0)] = q.text(1);
+    return out;
+  }
+
+  void put_gateway_state(const std::string& gateway,
+                         const std::map<std::string, std::string>& values) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(db_);
+    Statement up(db_,
+                 "INSERT INTO gateway_state(gateway, key, value, updated_at_ms) VALUES (?1, ?2, ?3, ?4)"
+                 " ON CONFLICT(gateway, key) DO UPDATE SET value = excluded.value,"
+                 " updated_at_ms = excluded.updated_at_ms");
+    for (const auto& [k, v] : values) {
+      up.bind(1, gateway).bind(2, k).bind(3, v).bind(4, now_ms());
+      up.run();
+    }
+    tx.commit();
   }
 
  private:

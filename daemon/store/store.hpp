@@ -2,6 +2,7 @@
 // The durable store: directives, their deliveries, and the append-only event log.
 // SQLite implements it today; a PostgreSQL store can implement the same interface.
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -74,6 +75,7 @@ struct ClaimedDelivery {
   std::string address;
   std::string token;
   int attempts = 0;  // including this one
+  std::string recipient_name;
 };
 
 /// A proposed state change; the store applies it only if transition_allowed() agrees,
@@ -148,6 +150,12 @@ class Store {
   /// After a restart: every delivery left `sending` goes to `retrying`, due after
   /// `grace_ms` so that receipts for sends that did leave can settle it first.
   virtual size_t recover_in_flight(int64_t now_ms, int64_t grace_ms) = 0;
+
+  // ---- gateway state (rotating credentials) -----------------------------------------------
+  /// Values a gateway persisted under "<gateway>.<key>".
+  virtual std::map<std::string, std::string> gateway_state(const std::string& gateway) = 0;
+  virtual void put_gateway_state(const std::string& gateway,
+                                 const std::map<std::string, std::string>& values) = 0;
 };
 
 /// Opens (creating and migrating as needed) an SQLite store in WAL mode.
