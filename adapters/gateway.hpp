@@ -80,8 +80,18 @@ class Gateway {
   /// Send tiếng Việt không dấu through this gateway (GSM-7, 160 chars per part).
   bool unaccented() const { return unaccented_; }
   virtual Channel channel() const = 0;
+  /// False for gateways that never report delivery (SMTP): their acceptance is as far as
+  /// Herald can follow, so it settles a fallback chain instead of waiting for a receipt.
+  virtual bool reports_delivery() const { return true; }
   /// Query string the receipt URL needs (Kannel: its %d / %A escapes); may be empty.
   virtual std::string receipt_query() const { return {}; }
+  /// A permanent error when this gateway can never send to `m` as addressed (Zalo OA
+  /// needs a Zalo user id, ZNS a phone number); the dispatcher then fails the delivery
+  /// without a request.
+  virtual std::optional<SendError> refuse(const OutboundMessage& m) const {
+    (void)m;
+    return std::nullopt;
+  }
   virtual net::HttpRequest build(const OutboundMessage& m) const = 0;
   virtual SendResult parse(const net::HttpResponse& r) const = 0;
   virtual ReceiptParse parse_receipt(const InboundCallback& cb) const = 0;

@@ -14,6 +14,7 @@ enum class Cause {
   receipt,           // DLR / webhook from the provider
   recovery,          // restart found it in flight
   expiry,            // its deadline passed before it could be sent
+  receipt_timeout,   // sent, but no receipt came within the fallback chain's wait
 };
 
 bool transition_allowed(DeliveryState from, DeliveryState to, Cause cause);

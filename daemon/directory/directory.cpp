@@ -68,6 +68,38 @@ std::vector<std::string> references(MapReader& r, const std::string& key,
   return out;
 }
 
+// `fallback: {chain: [zalo, sms], after: 30m}`
+FallbackChain read_fallback(MapReader& r) {
+  FallbackChain f;
+  YAML::Node n = r.child("fallback");
+  if (!n.IsDefined()) return f;
+  MapReader fr(n, r.diag(), "fallback", r.mark("fallback"));
+  if (!fr.is_map()) return f;
+  if (YAML::Node chain = fr.child("chain", true); chain.IsDefined()) {
+    if (!chain.IsSequence()) {
+      r.diag().error(chain.Mark(), "fallback.chain must be a list such as [zalo, sms]");
+    } else {
+      size_t errors_before = r.diag().errors().size();
+      for (const auto& item : chain) {
+        auto name = scalar_string(item, r.diag(), "fallback.chain item");
+        if (!name) continue;
+        auto c = parse_channel(*name);
+        if (!c || *c == Channel::loudspeaker)
+          r.diag().error(item.Mark(), "fallback channel must be sms, zalo or email, not \"" + *name + "\"");
+        else if (std::find(f.chain.begin(), f.chain.end(), *c) != f.chain.end())
+          r.diag().error(item.Mark(), "channel \"" + *name + "\" appears twice in the fallback chain");
+        else
+          f.chain.push_back(*c);
+      }
+      if (f.chain.size() == 1 && r.diag().errors().size() == errors_before)
+        r.diag().error(chain.Mark(), "a fallback chain needs at least two channels");
+    }
+  }
+  if (auto after = fr.duration_ms("after")) f.after_ms = *after;
+  fr.finish();
+  return f;
+}
+
 }  // namespace
 
 const Group* Directory::group(const std::string& id) const {
@@ -138,6 +170,7 @@ std::optional<Directory> Directory::from_yaml(const YAML::Node& root, Diagnostic
     g.name = r.string("name", true).value_or("");
     g.aliases = r.string_list("aliases").value_or(std::vector<std::string>{});
     g.includes = references(r, "includes", group_known, "group");
+    g.fallback = read_fallback(r);
     r.finish();
     if (!id) return;
     if (!valid_id(*id)) {
@@ -179,6 +212,7 @@ std::optional<Directory> Directory::from_yaml(const YAML::Node& root, Diagnostic
     p.name = r.string("name", true).value_or("");
     p.title = r.string("title").value_or("");
     p.groups = references(r, "groups", group_known, "group");
+    p.fallback = read_fallback(r);
     if (auto sup = r.string("superior")) {
       if (!person_ids.count(*sup))
         diag.error(r.child("superior").Mark(), "unknown person \"" + *sup + "\" as superior");
@@ -253,6 +287,16 @@ std::optional<Directory> Directory::from_yaml(const YAML::Node& root, Diagnostic
       diag.error(r.child("id").Mark(), "duplicate person id \"" + p.id + "\"");
   });
   top.finish();
+
+  // A person without a chain of their own takes the first one among their groups.
+  for (auto& [pid, p] : dir.people_) {
+    if (!p.fallback.empty()) continue;
+    for (const auto& g : p.groups)
+      if (auto it = dir.groups_.find(g); it != dir.groups_.end() && !it->second.fallback.empty()) {
+        p.fallback = it->second.fallback;
+        break;
+      }
+  }
 
   // Membership closure, refusing include cycles.
   std::map<std::string, std::vector<std::string>> direct;

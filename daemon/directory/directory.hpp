@@ -1,6 +1,7 @@
 #pragma once
 // The recipient directory: groups (with the Vietnamese names documents use), people,
 // their contacts and channel preferences, and loudspeaker zones.
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -20,6 +21,15 @@ struct Contacts {
   std::string loudspeaker_zone;  // the zone this person operates, if any
 };
 
+/// Channels to try one after another: the next only when the previous one failed, or
+/// got no receipt within `after_ms` (0: wait for failure only). Never in addition to a
+/// success.
+struct FallbackChain {
+  std::vector<Channel> chain;
+  int64_t after_ms = 0;
+  bool empty() const { return chain.empty(); }
+};
+
 struct Person {
   std::string id;
   std::string name;
@@ -28,6 +38,7 @@ struct Person {
   Contacts contacts;
   std::vector<Channel> channels;  // preference order
   std::string superior;           // person id, for escalation
+  FallbackChain fallback;         // own, else the first of its groups' (in `groups` order)
 };
 
 struct Group {
@@ -35,6 +46,7 @@ struct Group {
   std::string name;
   std::vector<std::string> aliases;
   std::vector<std::string> includes;  // member groups
+  FallbackChain fallback;
 };
 
 struct Zone {

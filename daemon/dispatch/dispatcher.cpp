@@ -65,6 +65,16 @@ void Dispatcher::pump() {
   if (stopping_) return;
   const int64_t now = now_ms();
   int64_t wake = cfg_.dispatch.poll_interval_ms;
+  try {
+    // Sent but unconfirmed past their chain's wait: fail over to the next channel.
+    if (size_t n = store_.expire_unconfirmed(now)) {
+      log::info(n, " deliveries got no receipt in time; trying their next channel");
+      wake = 0;
+    }
+  } catch (const StoreError& e) {
+    ++metrics_.store_errors;
+    log::error("dispatcher: store: ", e.what());
+  }
   for (Lane& lane : lanes_) {
     const GatewayLimits& l = lane.gateway->limits();
     if (lane.refreshing) continue;  // the refresh's completion pumps again
@@ -145,14 +155,18 @@ void Dispatcher::send(Lane& lane, const ClaimedDelivery& c) {
     m.text = std::move(r.text);
     m.coding = r.size.coding;
   }
+  if (auto refused = lane.gateway->refuse(m)) {
+    finish(lane, c, SendResult{*refused, {}, 0});
+    return;
+  }
   net::HttpRequest req = lane.gateway->build(m);
   ++lane.in_flight;
   ++metrics_.send_attempts;
-  curl_.perform(std::move(req), [this, &lane, c](net::HttpResponse&& resp) {
+  curl_.perform(std::move(req), [this, &lane, c, credentials = lane.credentials](net::HttpResponse&& resp) {
     --lane.in_flight;
     SendResult r = lane.gateway->parse(resp);
     try {
-      finish(lane, c, r);
+      finish(lane, c, r, credentials == lane.credentials);
     } catch (const StoreError& e) {
       // The send's outcome could not be recorded: it stays `sending`, and the restart
       // rule settles it (a receipt, or a resend after the grace period).
@@ -174,7 +188,7 @@ int64_t Dispatcher::backoff_ms(int attempt, int64_t initial_ms, int64_t max_ms, 
   return std::uniform_int_distribution<int64_t>(0, ceiling)(rng);
 }
 
-void Dispatcher::finish(Lane& lane, const ClaimedDelivery& c, const SendResult& r) {
+void Dispatcher::finish(Lane& lane, const ClaimedDelivery& c, const SendResult& r, bool credentials_current) {
   const int64_t now = now_ms();
   const std::string source = "gateway:" + lane.gateway->name();
   if (r.error.ok()) {
@@ -182,8 +196,10 @@ void Dispatcher::finish(Lane& lane, const ClaimedDelivery& c, const SendResult& 
     ++metrics_.send_accepted;
     // Accepted: an earlier attempt's error no longer describes this delivery (the event
     // log keeps it).
-    store_.transition(c.id, {DeliveryState::sent, Cause::gateway_accepted, source, "accepted",
-                             std::string(), {}, r.provider_ref, {}});
+    TransitionRequest accepted{DeliveryState::sent, Cause::gateway_accepted, source, "accepted",
+                               std::string(), {}, r.provider_ref, {}};
+    accepted.settle_fallback = !lane.gateway->reports_delivery();
+    store_.transition(c.id, accepted);
     return;
   }
   if (r.error.counts_against_gateway() && lane.breaker.on_failure(now))
@@ -209,7 +225,9 @@ void Dispatcher::finish(Lane& lane, const ClaimedDelivery& c, const SendResult& 
   if (r.error.kind == SendErrorKind::throttled) delay = std::max(delay, r.retry_after_ms);
   if (r.error.kind == SendErrorKind::token_expired) {
     delay = 0;  // due at once; the lane waits for the refresh before it sends again
-    refresh(lane);
+    // Sends in flight with the old token answer -216 after the refresh too: one refresh
+    // is enough (each spends a rotating refresh token).
+    if (credentials_current) refresh(lane);
   }
   auto d = directive(c.directive_id);
   if (d && d->ack_deadline_ms && now + delay > *d->ack_deadline_ms) {
@@ -248,6 +266,7 @@ void Dispatcher::refresh(Lane& lane) {
     }
     lane.refreshing = false;
     if (ok) {
+      ++lane.credentials;
       ++metrics_.credential_refreshes;
       log::info("gateway ", lane.gateway->name(), ": credentials refreshed");
     } else {

@@ -49,13 +49,16 @@ class Dispatcher {
     CircuitBreaker breaker;
     int in_flight = 0;
     bool refreshing = false;  // credentials being renewed: no sends meanwhile
+    uint64_t credentials = 0;  // how many refreshes succeeded: which credentials a send used
   };
 
   void pump();
   void request_pump();
   void arm_timer(int64_t delay_ms);
   void send(Lane& lane, const ClaimedDelivery& c);
-  void finish(Lane& lane, const ClaimedDelivery& c, const SendResult& r);
+  /// `credentials_current`: the send used the lane's current credentials (a token_expired
+  /// answer to a send made before the last refresh must not refresh again).
+  void finish(Lane& lane, const ClaimedDelivery& c, const SendResult& r, bool credentials_current = true);
   /// Renews the gateway's credentials once, however many sends reported them expired.
   void refresh(Lane& lane);
   std::shared_ptr<const Directive> directive(const std::string& id);

@@ -186,6 +186,10 @@ Response api(const Request& req, ApiContext& ctx, const std::vector<std::string>
 
 }  // namespace
 
+Response json_reply(const Request& req, bhttp::status status, const json::object& body) {
+  return make(req, status, json::serialize(body));
+}
+
 bool constant_time_equal(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   unsigned char diff = 0;
@@ -204,6 +208,7 @@ Response handle_request(const Request& req, ApiContext& ctx) {
   try {
     if (!segs.empty() && segs[0] == "api" && segs.size() >= 2 && segs[1] == "v1")
       return api(req, ctx, segs, url->params());
+    if (segs.size() == 2 && segs[0] == "hooks" && segs[1] == "zalo") return handle_zalo_hook(req, ctx);
     if (!segs.empty() && segs[0] == "hooks") {
       std::map<std::string, std::string> query;
       for (auto p : url->params()) query[std::string(p.key)] = std::string(p.value);

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include <boost/beast/http.hpp>
+#include <boost/json/object.hpp>
 
 #include "config/config.hpp"
 #include "gateway.hpp"
@@ -33,7 +34,13 @@ struct ApiContext {
 Response handle_hook(const Request& req, ApiContext& ctx, const std::vector<std::string>& segs,
                      const std::map<std::string, std::string>& query);
 
+/// /hooks/zalo: the Zalo OA's signed webhook events (zalo_hook.cpp).
+Response handle_zalo_hook(const Request& req, ApiContext& ctx);
+
 Response handle_request(const Request& req, ApiContext& ctx);
+
+/// A JSON answer to `req` (keep-alive as the request asks).
+Response json_reply(const Request& req, bhttp::status status, const boost::json::object& body);
 
 /// Constant-time comparison for tokens (length is not secret).
 bool constant_time_equal(std::string_view a, std::string_view b);

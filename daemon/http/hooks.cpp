@@ -10,28 +10,14 @@ namespace json = boost::json;
 
 namespace herald::http {
 
-namespace {
-
-Response reply(const Request& req, bhttp::status status, json::object body) {
-  Response res{status, req.version()};
-  res.set(bhttp::field::server, "heraldd");
-  res.set(bhttp::field::content_type, "application/json");
-  res.keep_alive(req.keep_alive());
-  res.body() = json::serialize(body);
-  res.prepare_payload();
-  return res;
-}
-
-}  // namespace
-
 Response handle_hook(const Request& req, ApiContext& ctx, const std::vector<std::string>& segs,
                      const std::map<std::string, std::string>& query) {
   // segs: "hooks", channel, gateway, token
   if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::post)
-    return reply(req, bhttp::status::method_not_allowed, {{"error", "method not allowed"}});
+    return json_reply(req, bhttp::status::method_not_allowed, {{"error", "method not allowed"}});
   auto reject = [&](bhttp::status status, const char* why) {
     ++ctx.metrics.receipts_rejected;
-    return reply(req, status, {{"error", why}});
+    return json_reply(req, status, {{"error", why}});
   };
   if (segs.size() != 4 || !ctx.gateways) return reject(bhttp::status::not_found, "no such hook");
   auto channel = parse_channel(segs[1]);
@@ -53,7 +39,7 @@ Response handle_hook(const Request& req, ApiContext& ctx, const std::vector<std:
   ReceiptParse parsed = gw.parse_receipt(cb);
   if (!parsed.update) {
     ++ctx.metrics.receipts_rejected;
-    return reply(req, bhttp::status::bad_request, {{"error", parsed.error}});
+    return json_reply(req, bhttp::status::bad_request, {{"error", parsed.error}});
   }
   const ReceiptUpdate& u = *parsed.update;
   TransitionRequest t;
@@ -73,7 +59,7 @@ Response handle_hook(const Request& req, ApiContext& ctx, const std::vector<std:
   TransitionResult r = ctx.store.transition(row->id, t);
   if (r.applied) ++ctx.metrics.receipts_applied;
   else ++ctx.metrics.receipts_ignored;
-  return reply(req, bhttp::status::ok,
+  return json_reply(req, bhttp::status::ok,
                {{"delivery", row->id}, {"applied", r.applied}, {"state", to_string(r.state)}});
 }
 

@@ -1,5 +1,7 @@
 #include "net/curl_multi.hpp"
 
+#include <algorithm>
+
 #include <boost/asio/post.hpp>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -13,19 +15,31 @@ using tcp = asio::ip::tcp;
 struct CurlMulti::Transfer {
   CURL* easy = curl_easy_init();
   curl_slist* headers = nullptr;
+  curl_slist* recipients = nullptr;  // SMTP envelope: libcurl does not copy the list
+  size_t uploaded = 0;               // SMTP: how much of request.body libcurl has read
   HttpRequest request;
   HttpResponse response;
   Done done;
   char error[CURL_ERROR_SIZE] = {0};
 
   ~Transfer() {
-    curl_slist_free_all(headers);
     curl_easy_cleanup(easy);
+    curl_slist_free_all(headers);
+    curl_slist_free_all(recipients);
   }
 
   static size_t write(char* p, size_t size, size_t n, void* self) {
     static_cast<Transfer*>(self)->response.body.append(p, size * n);
     return size * n;
+  }
+
+  static size_t read(char* p, size_t size, size_t n, void* self) {
+    auto* t = static_cast<Transfer*>(self);
+    const std::string& body = t->request.body;
+    size_t len = std::min(size * n, body.size() - t->uploaded);
+    body.copy(p, len, t->uploaded);
+    t->uploaded += len;
+    return len;
   }
 };
 
@@ -71,7 +85,16 @@ void CurlMulti::perform(HttpRequest request, Done done) {
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   for (const auto& h : r.headers) t->headers = curl_slist_append(t->headers, h.c_str());
   if (t->headers) curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
-  if (r.method == "POST" || r.method == "PUT") {
+  if (r.method == "SMTP") {
+    // An upload: MAIL FROM, RCPT TO for each recipient, then DATA with the body.
+    curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, &Transfer::read);
+    curl_easy_setopt(e, CURLOPT_READDATA, t);
+    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
+    curl_easy_setopt(e, CURLOPT_MAIL_FROM, r.mail_from.c_str());
+    for (const auto& rcpt : r.mail_rcpt) t->recipients = curl_slist_append(t->recipients, rcpt.c_str());
+    curl_easy_setopt(e, CURLOPT_MAIL_RCPT, t->recipients);
+  } else if (r.method == "POST" || r.method == "PUT") {
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, r.body.data());
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(r.body.size()));
     if (r.method == "PUT") curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PUT");

@@ -23,13 +23,18 @@ struct HttpRequest {
   std::string body;
   long timeout_ms = 15000;
   long connect_timeout_ms = 5000;
-  /// Extra libcurl options (e.g. SMTP envelope); runs before the request is added.
+  /// Extra libcurl options (TLS, credentials); runs before the request is added. Only
+  /// for options libcurl copies (strings, numbers): nothing here outlives the call.
   std::function<void(CURL*)> customize;
+  /// method "SMTP": `url` is smtp:// or smtps://, `body` the whole message (uploaded;
+  /// libcurl dot-stuffs it), `mail_from` and `mail_rcpt` the envelope ("<a@b>").
+  std::string mail_from;
+  std::vector<std::string> mail_rcpt;
 };
 
 struct HttpResponse {
   CURLcode result = CURLE_OK;  // transport outcome
-  long status = 0;             // HTTP status or SMTP reply code
+  long status = 0;             // HTTP status, or the last SMTP reply code
   std::string body;
   std::string error;           // libcurl's message when result != CURLE_OK
   bool timed_out() const { return result == CURLE_OPERATION_TIMEDOUT; }

@@ -67,22 +67,37 @@ Plan plan_deliveries(const Directive& d, const Directory& dir, const Config& cfg
   for (const Person* p : people) {
     const auto& candidates = d.channels.empty() ? p->channels : d.channels;
     size_t before = plan.deliveries.size();
+    auto usable = [&](Channel c) {
+      return c != Channel::loudspeaker && cfg.channel_enabled(c) && !address_for(*p, c).empty();
+    };
+    // The fallback chain, limited to channels this directive may use and this person has.
+    std::vector<Channel> chain;
+    for (Channel c : p->fallback.chain)
+      if (usable(c) && (d.channels.empty() || wanted(c))) chain.push_back(c);
+    if (!chain.empty()) {
+      PlannedDelivery first{"person", p->id, p->name, chain[0], address_for(*p, chain[0]),
+                            DeliveryState::queued, {}, {}, {}, 0};
+      for (size_t i = 1; i < chain.size(); ++i)
+        first.fallback += (i > 1 ? "," : "") + std::string(to_string(chain[i])) + ":" +
+                          address_for(*p, chain[i]);
+      first.fallback_after_ms = p->fallback.after_ms;
+      plan.deliveries.push_back(std::move(first));
+    }
     for (Channel c : candidates) {
-      if (c == Channel::loudspeaker || !cfg.channel_enabled(c)) continue;
-      std::string addr = address_for(*p, c);
-      if (addr.empty()) continue;
-      plan.deliveries.push_back({"person", p->id, p->name, c, addr, DeliveryState::queued, {}, {}});
+      if (!usable(c) || std::find(chain.begin(), chain.end(), c) != chain.end()) continue;
+      plan.deliveries.push_back({"person", p->id, p->name, c, address_for(*p, c), DeliveryState::queued,
+                                 {}, {}, {}, 0});
     }
     if (plan.deliveries.size() == before) {
       Channel c = candidates.empty() ? Channel::sms : candidates.front();
       plan.deliveries.push_back({"person", p->id, p->name, c, "", DeliveryState::failed, "no_contact",
-                                 "no contact on an enabled channel among the requested ones"});
+                                 "no contact on an enabled channel among the requested ones", {}, 0});
     }
   }
   if (wanted(Channel::loudspeaker) && cfg.channel_enabled(Channel::loudspeaker))
     for (const auto& z : zones)
       plan.deliveries.push_back({"zone", z, dir.zone(z)->name, Channel::loudspeaker, z,
-                                 DeliveryState::queued, {}, {}});
+                                 DeliveryState::queued, {}, {}, {}, 0});
   return plan;
 }
 

@@ -19,6 +19,10 @@ struct PlannedDelivery {
   DeliveryState state = DeliveryState::queued;
   std::string error_code;  // set when planned as failed (e.g. no_contact)
   std::string error_text;
+  /// Channels to try next if this one fails or gets no receipt in time:
+  /// "sms:+84912000101,email:a@b.example" (addresses resolved now, from the directory).
+  std::string fallback;
+  int64_t fallback_after_ms = 0;
 };
 
 struct Plan {
@@ -29,7 +33,9 @@ struct Plan {
 /// Resolution rules (docs/architecture.md): groups expand to their members, each person
 /// counted once; channels are the directive's list, else the person's preferences; a
 /// person reachable on none of them gets one `failed` delivery with code `no_contact` so
-/// the report shows the gap; loudspeaker deliveries go per zone.
+/// the report shows the gap; loudspeaker deliveries go per zone. A person with a fallback
+/// chain gets one delivery on the chain's first usable channel, carrying the rest of the
+/// chain; channels outside the chain are sent as usual.
 Plan plan_deliveries(const Directive& d, const Directory& dir, const Config& cfg);
 
 }  // namespace herald

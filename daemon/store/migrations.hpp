@@ -5,7 +5,7 @@
 
 namespace herald::migrations {
 
-inline constexpr std::array<const char*, 2> kSqlite{
+inline constexpr std::array<const char*, 3> kSqlite{
     // 1: directives, deliveries, append-only events.
     R"sql(
 CREATE TABLE directives (
@@ -66,8 +66,14 @@ CREATE TRIGGER events_no_update BEFORE UPDATE ON events
 CREATE TRIGGER events_no_delete BEFORE DELETE ON events
   BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
 )sql",
-    // 2: what gateways must keep across restarts (Zalo's rotating refresh token).
+    // 2: what gateways must keep across restarts (Zalo's rotating refresh token), and
+    // fallback chains (the channels to try next, addresses resolved at intake).
     R"sql(
+ALTER TABLE deliveries ADD COLUMN fallback TEXT NOT NULL DEFAULT '';
+ALTER TABLE deliveries ADD COLUMN fallback_after_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE deliveries ADD COLUMN fallback_of INTEGER REFERENCES deliveries(id);
+ALTER TABLE deliveries ADD COLUMN sent_at_ms INTEGER;
+CREATE INDEX deliveries_unconfirmed ON deliveries(state, sent_at_ms) WHERE fallback != '';
 CREATE TABLE gateway_state (
   gateway        TEXT NOT NULL,
   key            TEXT NOT NULL,
@@ -75,6 +81,18 @@ CREATE TABLE gateway_state (
   updated_at_ms  INTEGER NOT NULL,
   PRIMARY KEY (gateway, key)
 );
+)sql",
+    // 3: Zalo webhook events already applied (Zalo may post one twice), and receipts that
+    // name a delivery by the provider's message id.
+    R"sql(
+CREATE TABLE zalo_events (
+  msg_id  TEXT NOT NULL,
+  event   TEXT NOT NULL,
+  at_ms   INTEGER NOT NULL,
+  PRIMARY KEY (msg_id, event)
+);
+CREATE INDEX zalo_events_at ON zalo_events(at_ms);
+CREATE INDEX deliveries_provider_ref ON deliveries(gateway, provider_ref) WHERE provider_ref <> '';
 )sql",
 };
 

@@ -75,8 +75,8 @@ class SqliteStore final : public Store {
     Statement del(db_,
                   "INSERT INTO deliveries(directive_id, recipient_kind, recipient_id, recipient_name,"
                   " channel, address, state, urgency_rank, next_attempt_ms, error_code, error_text,"
-                  " token, created_at_ms, updated_at_ms)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?12, ?12)");
+                  " token, fallback, fallback_after_ms, created_at_ms, updated_at_ms)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?14, ?15, ?12, ?12)");
     Statement ev(db_,
                  "INSERT INTO events(delivery_id, directive_id, at_ms, from_state, to_state, source,"
                  " detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
@@ -85,6 +85,7 @@ class SqliteStore final : public Store {
       del.bind(5, to_string(p.channel)).bind(6, p.address).bind(7, to_string(p.state));
       del.bind(8, int64_t{rank(d.urgency)}).bind(9, now).bind(10, p.error_code);
       del.bind(11, p.error_text).bind(12, now).bind(13, random_token());
+      del.bind(14, p.fallback).bind(15, p.fallback_after_ms);
       del.run();
       int64_t id = sqlite3_last_insert_rowid(db_);
       ev.bind(1, id).bind(2, d.id).bind(3, now).bind(4, "").bind(5, to_string(p.state));
@@ -218,52 +219,35 @@ class SqliteStore final : public Store {
   TransitionResult transition(int64_t id, const TransitionRequest& t) override {
     std::lock_guard lock(mu_);
     Transaction tx(db_);
-    TransitionResult r;
-    std::string directive_id;
-    {
-      Statement q(db_, "SELECT state, directive_id FROM deliveries WHERE id = ?1");
-      q.bind(1, id);
-      if (!q.step()) return r;
-      r.found = true;
-      r.from = r.state = parse_state(q.text(0)).value_or(DeliveryState::queued);
-      directive_id = q.text(1);
-    }
-    int64_t now = now_ms();
-    r.applied = transition_allowed(r.from, t.to, t.cause);
-    if (r.applied) {
-      r.state = t.to;
-      Statement up(db_,
-                   "UPDATE deliveries SET state = ?2, updated_at_ms = ?3,"
-                   " error_code = CASE WHEN ?4 IS NULL THEN error_code ELSE ?4 END,"
-                   " error_text = CASE WHEN ?4 IS NULL THEN error_text ELSE ?5 END,"
-                   " next_attempt_ms = COALESCE(?6, next_attempt_ms),"
-                   " sending_since_ms = CASE WHEN ?2 = 'sending' THEN sending_since_ms ELSE NULL END"
-                   " WHERE id = ?1");
-      up.bind(1, id).bind(2, to_string(t.to)).bind(3, now);
-      if (t.error_code) up.bind(4, *t.error_code).bind(5, t.error_text);
-      else up.bind_null(4).bind_null(5);
-      if (t.next_attempt_ms) up.bind(6, *t.next_attempt_ms);
-      else up.bind_null(6);
-      up.run();
-    }
-    if (t.provider_ref && !t.provider_ref->empty()) {
-      Statement up(db_, "UPDATE deliveries SET provider_ref = ?2 WHERE id = ?1 AND provider_ref = ''");
-      up.bind(1, id).bind(2, *t.provider_ref);
-      up.run();
-    }
-    std::string detail = t.detail;
-    // An empty error_code clears the delivery's error: nothing to report in the event.
-    if (t.error_code && !t.error_code->empty())
-      detail += (detail.empty() ? "" : "; ") + *t.error_code + ": " + t.error_text;
-    if (!r.applied)
-      detail += std::string(detail.empty() ? "" : "; ") + "no change (" +
-                std::string(to_string(t.to)) + " after " + std::string(to_string(r.from)) + ")";
-    Statement ev(db_, kEventInsert);
-    ev.bind(1, id).bind(2, directive_id).bind(3, now).bind(4, to_string(r.from));
-    ev.bind(5, to_string(r.state)).bind(6, t.source).bind(7, detail);
-    ev.run();
+    TransitionResult r = transition_locked(id, t, now_ms());
     tx.commit();
     return r;
+  }
+
+  size_t expire_unconfirmed(int64_t now) override {
+    std::lock_guard lock(mu_);
+    std::vector<std::pair<int64_t, int64_t>> due;  // id, wait
+    {
+      Statement q(db_,
+                  "SELECT id, fallback_after_ms FROM deliveries WHERE state = 'sent' AND fallback != ''"
+                  " AND fallback_after_ms > 0 AND COALESCE(sent_at_ms, updated_at_ms) + fallback_after_ms <= ?1"
+                  " LIMIT 1000");
+      q.bind(1, now);
+      while (q.step()) due.emplace_back(q.int64(0), q.int64(1));
+    }
+    if (due.empty()) return 0;
+    Transaction tx(db_);
+    for (const auto& [id, wait] : due) {
+      TransitionRequest t;
+      t.to = DeliveryState::expired;
+      t.cause = Cause::receipt_timeout;
+      t.source = "fallback";
+      t.error_code = "no_receipt";
+      t.error_text = "no delivery receipt within " + std::to_string(wait / 1000) + " s";
+      transition_locked(id, t, now);
+    }
+    tx.commit();
+    return due.size();
   }
 
   std::optional<DeliveryRow> delivery(int64_t id) override {
@@ -272,6 +256,37 @@ class SqliteStore final : public Store {
     q.bind(1, id);
     if (!q.step()) return std::nullopt;
     return delivery_row(q);
+  }
+
+  std::optional<DeliveryRow> delivery_by_provider_ref(const std::string& gateway,
+                                                      const std::string& ref) override {
+    if (ref.empty()) return std::nullopt;
+    std::lock_guard lock(mu_);
+    Statement q(db_, std::string(kDeliverySelect) +
+                         " WHERE gateway = ?1 AND provider_ref = ?2"
+                         " AND provider_ref <> '' ORDER BY id DESC LIMIT 1");
+    q.bind(1, gateway).bind(2, ref);
+    if (!q.step()) return std::nullopt;
+    return delivery_row(q);
+  }
+
+  std::optional<TransitionResult> apply_zalo_event(const std::string& msg_id, const std::string& event,
+                                                   int64_t delivery_id, const TransitionRequest& t) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(db_);
+    const int64_t now = now_ms();
+    Statement seen(db_, "INSERT OR IGNORE INTO zalo_events(msg_id, event, at_ms) VALUES (?1, ?2, ?3)");
+    seen.bind(1, msg_id).bind(2, event).bind(3, now);
+    seen.run();
+    if (sqlite3_changes(db_) == 0) return std::nullopt;  // rolls back: nothing new
+    TransitionResult r = transition_locked(delivery_id, t, now);
+    // Zalo resends an unanswered event for 12 hours; a week of keys is plenty. A repeat
+    // after that is harmless anyway: states only move forward.
+    Statement prune(db_, "DELETE FROM zalo_events WHERE at_ms < ?1");
+    prune.bind(1, now - kZaloEventKeepMs);
+    prune.run();
+    tx.commit();
+    return r;
   }
 
   std::optional<DeliveryRow> delivery_by_token(const std::string& token) override {
@@ -334,7 +349,105 @@ class SqliteStore final : public Store {
     tx.commit();
   }
 
+  // Applies one transition inside the caller's transaction (mu_ held).
+  TransitionResult transition_locked(int64_t id, const TransitionRequest& t, int64_t now) {
+    TransitionResult r;
+    std::string directive_id;
+    {
+      Statement q(db_, "SELECT state, directive_id FROM deliveries WHERE id = ?1");
+      q.bind(1, id);
+      if (!q.step()) return r;
+      r.found = true;
+      r.from = r.state = parse_state(q.text(0)).value_or(DeliveryState::queued);
+      directive_id = q.text(1);
+    }
+    r.applied = transition_allowed(r.from, t.to, t.cause);
+    if (r.applied) {
+      r.state = t.to;
+      Statement up(db_,
+                   "UPDATE deliveries SET state = ?2, updated_at_ms = ?3,"
+                   " error_code = CASE WHEN ?4 IS NULL THEN error_code ELSE ?4 END,"
+                   " error_text = CASE WHEN ?4 IS NULL THEN error_text ELSE ?5 END,"
+                   " next_attempt_ms = COALESCE(?6, next_attempt_ms),"
+                   " sending_since_ms = CASE WHEN ?2 = 'sending' THEN sending_since_ms ELSE NULL END,"
+                   " sent_at_ms = CASE WHEN ?2 = 'sent' AND sent_at_ms IS NULL THEN ?3 ELSE sent_at_ms END"
+                   " WHERE id = ?1");
+      up.bind(1, id).bind(2, to_string(t.to)).bind(3, now);
+      if (t.error_code) up.bind(4, *t.error_code).bind(5, t.error_text);
+      else up.bind_null(4).bind_null(5);
+      if (t.next_attempt_ms) up.bind(6, *t.next_attempt_ms);
+      else up.bind_null(6);
+      up.run();
+    }
+    if (t.provider_ref && !t.provider_ref->empty()) {
+      Statement up(db_, "UPDATE deliveries SET provider_ref = ?2 WHERE id = ?1 AND provider_ref = ''");
+      up.bind(1, id).bind(2, *t.provider_ref);
+      up.run();
+    }
+    std::string detail = t.detail;
+    // An empty error_code clears the delivery's error: nothing to report in the event.
+    if (t.error_code && !t.error_code->empty())
+      detail += (detail.empty() ? "" : "; ") + *t.error_code + ": " + t.error_text;
+    if (!r.applied)
+      detail += std::string(detail.empty() ? "" : "; ") + "no change (" +
+                std::string(to_string(t.to)) + " after " + std::string(to_string(r.from)) + ")";
+    Statement ev(db_, kEventInsert);
+    ev.bind(1, id).bind(2, directive_id).bind(3, now).bind(4, to_string(r.from));
+    ev.bind(5, to_string(r.state)).bind(6, t.source).bind(7, detail);
+    ev.run();
+    if (r.applied && t.settle_fallback) {
+      Statement settle(db_, "UPDATE deliveries SET fallback = '' WHERE id = ?1");
+      settle.bind(1, id);
+      settle.run();
+    }
+    if (r.applied && (r.state == DeliveryState::failed || r.state == DeliveryState::expired))
+      r.fallback_id = spawn_fallback(id, now, t.error_code.value_or(std::string(to_string(r.state))));
+    return r;
+  }
+
+  // Queues the next channel of `id`'s fallback chain, once; 0 when there is none.
+  int64_t spawn_fallback(int64_t id, int64_t now, const std::string& reason) {
+    Statement q(db_,
+                "SELECT directive_id, recipient_kind, recipient_id, recipient_name, urgency_rank,"
+                " fallback, fallback_after_ms, channel FROM deliveries WHERE id = ?1");
+    q.bind(1, id);
+    if (!q.step()) return 0;
+    std::string chain = q.text(5);
+    if (chain.empty()) return 0;
+    std::string first = chain.substr(0, chain.find(','));
+    std::string rest = chain.find(',') == std::string::npos ? "" : chain.substr(chain.find(',') + 1);
+    auto colon = first.find(':');
+    if (colon == std::string::npos) return 0;
+    std::string channel = first.substr(0, colon), address = first.substr(colon + 1);
+    Statement ins(db_,
+                  "INSERT OR IGNORE INTO deliveries(directive_id, recipient_kind, recipient_id,"
+                  " recipient_name, channel, address, state, urgency_rank, next_attempt_ms, token,"
+                  " fallback, fallback_after_ms, fallback_of, created_at_ms, updated_at_ms)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9, ?10, ?11, ?12, ?8, ?8)");
+    ins.bind(1, q.text(0)).bind(2, q.text(1)).bind(3, q.text(2)).bind(4, q.text(3));
+    ins.bind(5, channel).bind(6, address).bind(7, q.int64(4)).bind(8, now).bind(9, random_token());
+    ins.bind(10, rest).bind(11, q.int64(6)).bind(12, id);
+    ins.run();
+    const std::string directive_id = q.text(0), from_channel = q.text(7);
+    // The chain moves on exactly once, even if this delivery fails again later.
+    Statement clear(db_, "UPDATE deliveries SET fallback = '' WHERE id = ?1");
+    clear.bind(1, id);
+    clear.run();
+    Statement find(db_, "SELECT id FROM deliveries WHERE directive_id = ?1 AND recipient_id = "
+                        "(SELECT recipient_id FROM deliveries WHERE id = ?2) AND channel = ?3 AND fallback_of = ?2");
+    find.bind(1, directive_id).bind(2, id).bind(3, channel);
+    if (!find.step()) return 0;  // that channel already had a delivery: nothing new to send
+    int64_t next = find.int64(0);
+    Statement ev(db_, kEventInsert);
+    ev.bind(1, next).bind(2, directive_id).bind(3, now).bind(4, "").bind(5, "queued");
+    ev.bind(6, "fallback").bind(7, "instead of " + from_channel + " delivery " + std::to_string(id) + " (" + reason + ")");
+    ev.run();
+    return next;
+  }
+
+
  private:
+  static constexpr int64_t kZaloEventKeepMs = 7LL * 24 * 3600 * 1000;
   static constexpr const char* kEventInsert =
       "INSERT INTO events(delivery_id, directive_id, at_ms, from_state, to_state, source, detail)"
       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";

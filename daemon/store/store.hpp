@@ -89,11 +89,15 @@ struct TransitionRequest {
   std::string error_text;
   std::optional<std::string> provider_ref;
   std::optional<int64_t> next_attempt_ms;
+  /// Drops the rest of the delivery's fallback chain when applied (an acceptance that no
+  /// receipt will ever follow).
+  bool settle_fallback = false;
 };
 
 struct TransitionResult {
   bool found = false;
   bool applied = false;
+  int64_t fallback_id = 0;  // the next channel's delivery, when this one failed over
   DeliveryState from = DeliveryState::queued;
   DeliveryState state = DeliveryState::queued;  // after
 };
@@ -146,10 +150,23 @@ class Store {
   virtual std::optional<DeliveryRow> delivery(int64_t id) = 0;
   /// Looks a delivery up by its receipt token.
   virtual std::optional<DeliveryRow> delivery_by_token(const std::string& token) = 0;
+  /// Looks a delivery up by the id `gateway` gave its message (Zalo's msg_id).
+  virtual std::optional<DeliveryRow> delivery_by_provider_ref(const std::string& gateway,
+                                                              const std::string& ref) = 0;
+  /// Applies a Zalo webhook event to a delivery once: nullopt (and nothing written) when
+  /// the event `event` for message `msg_id` was applied before, since Zalo may post the
+  /// same event again. The dedupe row and the transition commit together.
+  virtual std::optional<TransitionResult> apply_zalo_event(const std::string& msg_id,
+                                                           const std::string& event,
+                                                           int64_t delivery_id,
+                                                           const TransitionRequest& t) = 0;
   virtual std::optional<std::string> directive_raw(const std::string& id) = 0;
   /// After a restart: every delivery left `sending` goes to `retrying`, due after
   /// `grace_ms` so that receipts for sends that did leave can settle it first.
   virtual size_t recover_in_flight(int64_t now_ms, int64_t grace_ms) = 0;
+  /// Deliveries with a fallback chain that were sent but got no receipt within their
+  /// chain's wait: `expired` (receipt_timeout), and the next channel queued.
+  virtual size_t expire_unconfirmed(int64_t now_ms) = 0;
 
   // ---- gateway state (rotating credentials) -----------------------------------------------
   /// Values a gateway persisted under "<gateway>.<key>".

@@ -3,7 +3,6 @@
 #include <strings.h>
 
 #include <algorithm>
-#include <array>
 #include <cctype>
 #include <set>
 
@@ -58,9 +57,8 @@ std::map<std::string, std::string> form_fields(const std::string& body) {
 // Reports each {{placeholder}} expand() does not know: a typo such as {{txet}} would
 // otherwise send every message with that part empty.
 void check_placeholders(const std::string& tmpl, const std::set<std::string>& secret_names,
-                        Diagnostics& d, const YAML::Mark& at, const std::string& what) {
-  static constexpr std::array<std::string_view, 8> kKnown{
-      "to", "to_msisdn", "to_national", "text", "token", "receipt_url", "delivery_id", "coding"};
+                        const std::vector<std::string_view>& kKnown, Diagnostics& d,
+                        const YAML::Mark& at, const std::string& what) {
   for (size_t open = tmpl.find("{{"); open != std::string::npos; open = tmpl.find("{{", open + 2)) {
     size_t close = tmpl.find("}}", open);
     if (close == std::string::npos) return;
@@ -76,8 +74,17 @@ void check_placeholders(const std::string& tmpl, const std::set<std::string>& se
 
 }  // namespace
 
+std::vector<std::string_view> HttpJsonGateway::placeholders() const {
+  return {"to", "to_msisdn", "to_national", "text", "token", "receipt_url", "delivery_id", "coding"};
+}
+
 std::string HttpJsonGateway::expand(const std::string& tmpl, const OutboundMessage& m,
                                     bool escape) const {
+  return expand(tmpl, m, escape, nullptr);
+}
+
+std::string HttpJsonGateway::expand(const std::string& tmpl, const OutboundMessage& m, bool escape,
+                                    const Values& extra) const {
   std::string out;
   for (size_t i = 0; i < tmpl.size();) {
     size_t open = tmpl.find("{{", i);
@@ -93,7 +100,9 @@ std::string HttpJsonGateway::expand(const std::string& tmpl, const OutboundMessa
     out.append(tmpl, i, open - i);
     std::string key = tmpl.substr(open + 2, close - open - 2);
     std::string value;
-    if (key == "to") value = m.address;
+    std::optional<std::string> own = extra ? extra(key) : std::nullopt;
+    if (own) value = std::move(*own);
+    else if (key == "to") value = m.address;
     else if (key == "to_msisdn") value = m.address.rfind('+', 0) == 0 ? m.address.substr(1) : m.address;
     else if (key == "to_national")
       value = m.address.rfind("+84", 0) == 0 ? "0" + m.address.substr(3) : m.address;
@@ -112,19 +121,21 @@ std::string HttpJsonGateway::expand(const std::string& tmpl, const OutboundMessa
   return out;
 }
 
-net::HttpRequest HttpJsonGateway::build(const OutboundMessage& m) const {
+net::HttpRequest HttpJsonGateway::build(const OutboundMessage& m) const { return build_request(m, nullptr); }
+
+net::HttpRequest HttpJsonGateway::build_request(const OutboundMessage& m, const Values& extra) const {
   net::HttpRequest req;
   req.method = method;
-  req.url = expand(url, m, false);
+  req.url = expand(url, m, false, extra);
   req.timeout_ms = limits_.timeout_ms;
   bool has_type = false;
   for (const auto& [k, v] : headers) {
-    req.headers.push_back(k + ": " + expand(v, m, false));
+    req.headers.push_back(k + ": " + expand(v, m, false, extra));
     if (strcasecmp(k.c_str(), "content-type") == 0) has_type = true;
   }
   if (!has_type) req.headers.push_back("Content-Type: application/json; charset=utf-8");
   req.headers.push_back("Expect:");  // no 100-continue round trip
-  req.body = expand(body, m, true);
+  req.body = expand(body, m, true, extra);
   return req;
 }
 
@@ -211,6 +222,12 @@ ReceiptParse HttpJsonGateway::parse_receipt(const InboundCallback& cb) const {
 
 std::unique_ptr<Gateway> HttpJsonGateway::from_yaml(const std::string& name, MapReader& r) {
   auto g = std::make_unique<HttpJsonGateway>();
+  read_settings(*g, name, r);
+  return g;
+}
+
+void HttpJsonGateway::read_settings(HttpJsonGateway& gw, const std::string& name, MapReader& r) {
+  HttpJsonGateway* g = &gw;
   g->name_ = name;
   Diagnostics& d = r.diag();
   if (auto v = r.string("url", true)) {
@@ -294,13 +311,13 @@ std::unique_ptr<Gateway> HttpJsonGateway::from_yaml(const std::string& name, Map
       rr.finish();
     }
   }
-  check_placeholders(g->url, secret_names, d, r.mark("url"), r.what() + ".url");
+  const auto known = g->placeholders();
+  check_placeholders(g->url, secret_names, known, d, r.mark("url"), r.what() + ".url");
   for (size_t i = 0; i < g->headers.size(); ++i)
-    check_placeholders(g->headers[i].second, secret_names, d, header_marks[i],
+    check_placeholders(g->headers[i].second, secret_names, known, d, header_marks[i],
                        r.what() + ".headers." + g->headers[i].first);
-  check_placeholders(g->body, secret_names, d, r.mark("body"), r.what() + ".body");
+  check_placeholders(g->body, secret_names, known, d, r.mark("body"), r.what() + ".body");
   read_common(r, *g);
-  return g;
 }
 
 }  // namespace herald

@@ -2,9 +2,12 @@
 // A generic HTTP JSON SMS gateway: URL, auth, request body template and response /
 // receipt field mapping are configuration, so Vietnamese brandname gateways of the
 // eSMS / SpeedSMS kind need no code.
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/secret.hpp"
@@ -12,7 +15,9 @@
 
 namespace herald {
 
-class HttpJsonGateway final : public Gateway {
+/// Also the base of the http_email gateway (adapters/email/http_api/), which adds its own
+/// placeholders and channel.
+class HttpJsonGateway : public Gateway {
  public:
   std::string url;
   std::string method = "POST";
@@ -39,6 +44,18 @@ class HttpJsonGateway final : public Gateway {
   std::string expand(const std::string& tmpl, const OutboundMessage& m, bool json_escape) const;
 
   static std::unique_ptr<Gateway> from_yaml(const std::string& name, MapReader& r);
+
+ protected:
+  /// Values a subclass supplies for its own placeholders (nullopt: not one of them).
+  using Values = std::function<std::optional<std::string>(const std::string& key)>;
+  std::string expand(const std::string& tmpl, const OutboundMessage& m, bool json_escape,
+                     const Values& extra) const;
+  /// build() with `extra` placeholder values.
+  net::HttpRequest build_request(const OutboundMessage& m, const Values& extra) const;
+  /// The placeholders config may use besides {{secret.NAME}} (others are refused).
+  virtual std::vector<std::string_view> placeholders() const;
+  /// Reads every key http_json takes into `g` (a subclass's from_yaml calls it too).
+  static void read_settings(HttpJsonGateway& g, const std::string& name, MapReader& r);
 };
 
 }  // namespace herald

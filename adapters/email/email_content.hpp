@@ -1,0 +1,33 @@
+#pragma once
+// What an email about a directive says, for every email gateway (SMTP or an HTTP API):
+// "[number] subject", then issuer, number, date, subject, body and attachment links; for
+// Mật and above only a notice that a document awaits (DESIGN.md: no content leaves).
+#include <string>
+
+#include "directive/directive.hpp"
+
+namespace herald {
+
+struct EmailContent {
+  std::string subject;
+  std::string text;  // UTF-8, "\n" line endings (mime::build makes them CRLF)
+  std::string html;
+};
+
+/// The email for `d`, addressed to `recipient_name` (may be empty).
+EmailContent render_email(const Directive& d, const std::string& recipient_name);
+
+/// "<token@domain>": the Message-ID of a delivery, the same on every attempt, so a resend
+/// is recognisable and a bounce or reply can be matched to its delivery.
+std::string message_id(const std::string& token, const std::string& domain);
+
+/// A plausible mailbox: one @, something either side, no spaces, quotes or angle brackets.
+bool plausible_address(const std::string& a);
+bool plausible_domain(const std::string& d);
+/// The part after the last @ ("" when there is none).
+std::string domain_of(const std::string& address);
+
+/// Text with &, <, >, " escaped for HTML.
+std::string html_escape(const std::string& s);
+
+}  // namespace herald

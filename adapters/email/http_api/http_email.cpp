@@ -1,0 +1,60 @@
+#include "email/http_api/http_email.hpp"
+
+#include "config/yaml_reader.hpp"
+#include "email/email_content.hpp"
+
+namespace herald {
+
+std::vector<std::string_view> HttpEmailGateway::placeholders() const {
+  return {"to",      "to_name", "from",       "from_name", "reply_to",    "subject",    "text",
+          "html",    "message_id", "token",   "receipt_url", "delivery_id"};
+}
+
+std::optional<SendError> HttpEmailGateway::refuse(const OutboundMessage& m) const {
+  if (!plausible_address(m.address))
+    return SendError{SendErrorKind::rejected_number, "bad_address", "not an email address"};
+  if (!m.directive) return SendError{SendErrorKind::bad_request, "no_directive", "nothing to send"};
+  return std::nullopt;
+}
+
+net::HttpRequest HttpEmailGateway::build(const OutboundMessage& m) const {
+  const EmailContent c = m.directive ? render_email(*m.directive, m.recipient_name) : EmailContent{};
+  const std::string mid = message_id(m.token, message_id_domain);
+  return build_request(m, [&](const std::string& key) -> std::optional<std::string> {
+    if (key == "to_name") return m.recipient_name;
+    if (key == "from") return from;
+    if (key == "from_name") return from_name;
+    if (key == "reply_to") return reply_to;
+    if (key == "subject") return c.subject;
+    if (key == "text") return c.text;
+    if (key == "html") return c.html;
+    if (key == "message_id") return mid;
+    return std::nullopt;  // to, token, receipt_url, delivery_id, secret.NAME: as http_json
+  });
+}
+
+std::unique_ptr<Gateway> HttpEmailGateway::from_yaml(const std::string& name, MapReader& r) {
+  auto g = std::make_unique<HttpEmailGateway>();
+  Diagnostics& d = r.diag();
+  const std::string w = r.what();
+  if (auto v = r.string("from", true)) {
+    if (!plausible_address(*v)) d.error(r.mark("from"), w + ".from is not an email address: \"" + *v + "\"");
+    g->from = *v;
+  }
+  g->from_name = r.string("from_name").value_or("");
+  if (auto v = r.string("reply_to")) {
+    if (!plausible_address(*v)) d.error(r.mark("reply_to"), w + ".reply_to is not an email address: \"" + *v + "\"");
+    g->reply_to = *v;
+  }
+  if (auto v = r.string("message_id_domain")) {
+    if (!plausible_domain(*v))
+      d.error(r.mark("message_id_domain"), w + ".message_id_domain must be a domain name, found \"" + *v + "\"");
+    g->message_id_domain = *v;
+  } else {
+    g->message_id_domain = domain_of(g->from);
+  }
+  read_settings(*g, name, r);
+  return g;
+}
+
+}  // namespace herald

@@ -1,0 +1,34 @@
+#pragma once
+// Email through a JSON HTTP provider (of the SendGrid / Mailgun / SES-over-HTTP kind),
+// configured like the http_json SMS gateway: URL, headers, secrets, a JSON body template
+// and response / callback mapping. Herald renders the email (subject, text, HTML, a
+// Message-ID stable per delivery) and the template places it; the provider's delivered
+// and bounced webhooks come back through /hooks/email/<gateway>/<token>.
+#include <memory>
+#include <string>
+
+#include "sms/http_json/http_json.hpp"
+
+namespace herald {
+
+class HttpEmailGateway final : public HttpJsonGateway {
+ public:
+  std::string from;
+  std::string from_name;
+  std::string reply_to;
+  std::string message_id_domain;
+
+  Channel channel() const override { return Channel::email; }
+  std::optional<SendError> refuse(const OutboundMessage& m) const override;
+  /// Fills {{to}}, {{to_name}}, {{from}}, {{from_name}}, {{reply_to}}, {{subject}},
+  /// {{text}}, {{html}}, {{message_id}}, {{token}}, {{receipt_url}}, {{delivery_id}},
+  /// {{secret.NAME}} (JSON-escaped in the body).
+  net::HttpRequest build(const OutboundMessage& m) const override;
+
+  static std::unique_ptr<Gateway> from_yaml(const std::string& name, MapReader& r);
+
+ protected:
+  std::vector<std::string_view> placeholders() const override;
+};
+
+}  // namespace herald

@@ -1,0 +1,69 @@
+"""A local JSON email API of the SendGrid / Mailgun kind, for tests: checks each request's
+shape and key, answers like the provider, then posts a "delivered" webhook to the URL it
+was given, or "bounced" for the addresses in `bounce`."""
+import json
+import threading
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class FakeEmailApi:
+    def __init__(self, api_key, bounce=()):
+        self.api_key = api_key
+        self.bounce = set(bounce)
+        self.requests = []    # parsed JSON bodies, in arrival order
+        self.problems = []    # shape errors seen
+        self.callbacks = []   # (url, event, HTTP status of Herald's answer)
+        self.lock = threading.Lock()
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.headers.get("Authorization") != "Bearer " + api.api_key:
+                    return self.answer(401, {"status": "error", "error": "invalid api key"})
+                try:
+                    req = json.loads(body)
+                except ValueError:
+                    api.problems.append(f"not JSON: {body[:80]!r}")
+                    return self.answer(400, {"status": "error", "error": "bad json"})
+                for field in ("from", "to", "subject", "text", "html", "message_id", "webhook_url"):
+                    if not req.get(field):
+                        api.problems.append("missing " + field)
+                with api.lock:
+                    api.requests.append(req)
+                    msg_id = f"em-{len(api.requests)}"
+                self.answer(202, {"status": "queued", "id": msg_id})
+                event = "bounced" if req.get("to") in api.bounce else "delivered"
+                threading.Timer(0.05, api.report, (req["webhook_url"], msg_id, event)).start()
+
+            def answer(self, status, obj):
+                out = json.dumps(obj).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def report(self, url, msg_id, event):
+        data = json.dumps({"event": event, "id": msg_id,
+                           "reason": "550 5.1.1 mailbox unavailable" if event == "bounced" else ""}).encode()
+        req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as r:
+                status = r.status
+        except urllib.error.HTTPError as e:
+            status = e.code
+        with self.lock:
+            self.callbacks.append((url, event, status))
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
