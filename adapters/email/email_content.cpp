@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "config/yaml_reader.hpp"
+
 namespace herald {
 
 namespace {
@@ -128,6 +130,28 @@ EmailContent render_email(const Directive& d, const std::string& recipient_name)
   e.text = text;
   e.html = html + "</body></html>\n";
   return e;
+}
+
+void read_sender(MapReader& r, std::string& from, std::string& from_name, std::string& reply_to,
+                 std::string& message_id_domain) {
+  Diagnostics& d = r.diag();
+  const std::string w = r.what();
+  if (auto v = r.string("from", true)) {
+    if (!plausible_address(*v)) d.error(r.mark("from"), w + ".from is not an email address: \"" + *v + "\"");
+    from = *v;
+  }
+  from_name = r.string("from_name").value_or("");
+  if (auto v = r.string("reply_to")) {
+    if (!plausible_address(*v)) d.error(r.mark("reply_to"), w + ".reply_to is not an email address: \"" + *v + "\"");
+    reply_to = *v;
+  }
+  if (auto v = r.string("message_id_domain")) {
+    if (!plausible_domain(*v))
+      d.error(r.mark("message_id_domain"), w + ".message_id_domain must be a domain name, found \"" + *v + "\"");
+    message_id_domain = *v;
+  } else {
+    message_id_domain = domain_of(from);
+  }
 }
 
 }  // namespace herald

@@ -27,6 +27,12 @@ bool plausible_domain(const std::string& d);
 /// The part after the last @ ("" when there is none).
 std::string domain_of(const std::string& address);
 
+class MapReader;
+/// Reads the sender keys both email gateways take: from (required), from_name, reply_to,
+/// message_id_domain (default: the domain of from), reporting bad addresses.
+void read_sender(MapReader& r, std::string& from, std::string& from_name, std::string& reply_to,
+                 std::string& message_id_domain);
+
 /// Text with &, <, >, " escaped for HTML.
 std::string html_escape(const std::string& s);
 

@@ -35,24 +35,7 @@ net::HttpRequest HttpEmailGateway::build(const OutboundMessage& m) const {
 
 std::unique_ptr<Gateway> HttpEmailGateway::from_yaml(const std::string& name, MapReader& r) {
   auto g = std::make_unique<HttpEmailGateway>();
-  Diagnostics& d = r.diag();
-  const std::string w = r.what();
-  if (auto v = r.string("from", true)) {
-    if (!plausible_address(*v)) d.error(r.mark("from"), w + ".from is not an email address: \"" + *v + "\"");
-    g->from = *v;
-  }
-  g->from_name = r.string("from_name").value_or("");
-  if (auto v = r.string("reply_to")) {
-    if (!plausible_address(*v)) d.error(r.mark("reply_to"), w + ".reply_to is not an email address: \"" + *v + "\"");
-    g->reply_to = *v;
-  }
-  if (auto v = r.string("message_id_domain")) {
-    if (!plausible_domain(*v))
-      d.error(r.mark("message_id_domain"), w + ".message_id_domain must be a domain name, found \"" + *v + "\"");
-    g->message_id_domain = *v;
-  } else {
-    g->message_id_domain = domain_of(g->from);
-  }
+  read_sender(r, g->from, g->from_name, g->reply_to, g->message_id_domain);
   read_settings(*g, name, r);
   return g;
 }
