@@ -4,7 +4,7 @@ was given, or "bounced" for the addresses in `bounce`."""
 import json
 import threading
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from fake_http import JsonHandler, serve
 
 
 class FakeEmailApi:
@@ -17,7 +17,7 @@ class FakeEmailApi:
         self.lock = threading.Lock()
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if self.headers.get("Authorization") != "Bearer " + api.api_key:
@@ -38,19 +38,9 @@ class FakeEmailApi:
                 threading.Timer(0.05, api.report, (req["webhook_url"], msg_id, event)).start()
 
             def answer(self, status, obj):
-                out = json.dumps(obj).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
+                self.send_json(status, obj)
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.port = serve(Handler)
 
     def report(self, url, msg_id, event):
         data = json.dumps({"event": event, "id": msg_id,

@@ -3,7 +3,7 @@ answers like the provider, and posts a delivery report to the callback URL it wa
 import json
 import threading
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from fake_http import JsonHandler, serve
 
 
 class FakeSmsGateway:
@@ -17,7 +17,7 @@ class FakeSmsGateway:
         self.lock = threading.Lock()
         gw = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 try:
@@ -45,19 +45,9 @@ class FakeSmsGateway:
                 threading.Timer(0.05, gw.report, (req["CallbackUrl"], sms_id)).start()
 
             def answer(self, status, obj):
-                out = json.dumps(obj).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
+                self.send_json(status, obj)
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.port = serve(Handler)
 
     def report(self, url, sms_id):
         data = json.dumps({"SMSID": sms_id, "SendStatus": "2"}).encode()

@@ -10,7 +10,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from fake_http import JsonHandler, serve
 
 
 class FakeZalo:
@@ -36,7 +36,7 @@ class FakeZalo:
         self._n = 0
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 path = urllib.parse.urlparse(self.path).path
@@ -48,20 +48,10 @@ class FakeZalo:
                 self.answer({"error": -201, "message": "Invalid path"}, status=404)
 
             def answer(self, obj, status=200):
-                out = json.dumps(obj).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(out)))
-                self.end_headers()
-                self.wfile.write(out)
+                self.send_json(status, obj)
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
+        self.server, self.port = serve(Handler)
         self.url = f"http://127.0.0.1:{self.port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     # ---- provider side ------------------------------------------------------------------
 
