@@ -21,6 +21,19 @@ class MapReader;
 
 struct Directive;
 
+/// What a loudspeaker zone gets: the text to read aloud and the audio rendered from it.
+/// Built by the dispatcher (render/announcement.hpp), so confidentiality is decided once.
+struct Announcement {
+  std::string title;   // what the controller's operator sees; never a confidential subject
+  std::string script;  // normalised for reading aloud
+  std::string audio_url;  // empty when the audio could not be rendered (text only)
+  std::string audio_mime;
+  int64_t audio_bytes = 0;
+  int64_t audio_duration_ms = 0;
+  std::string audio_sha256;
+  std::string voice;   // northern | central | southern
+};
+
 /// What the dispatcher asks a gateway to send.
 struct OutboundMessage {
   int64_t delivery_id = 0;
@@ -34,6 +47,8 @@ struct OutboundMessage {
   /// and MIME parts, Zalo's text or ZNS template parameters). Never null when sending.
   const Directive* directive = nullptr;
   std::string recipient_name;
+  /// Loudspeaker deliveries only (address is then the zone id, recipient_name its name).
+  std::optional<Announcement> announcement;
 };
 
 struct SendResult {

@@ -6,6 +6,7 @@
 #include "email/http_api/http_email.hpp"
 #include "email/smtp/smtp.hpp"
 #include "gateway.hpp"
+#include "loudspeaker/controller/controller.hpp"
 #include "sms/http_json/http_json.hpp"
 #include "sms/kannel/kannel.hpp"
 #include "zalo/zalo.hpp"
@@ -19,13 +20,14 @@ struct GatewayType {
   std::unique_ptr<Gateway> (*make)(const std::string&, MapReader&);
 };
 
-constexpr std::array<GatewayType, 6> kGatewayTypes{{
+constexpr std::array<GatewayType, 7> kGatewayTypes{{
     {"kannel", &KannelGateway::from_yaml},
     {"http_json", &HttpJsonGateway::from_yaml},
     {"zalo_oa", &ZaloOaGateway::from_yaml},
     {"zalo_zns", &ZaloZnsGateway::from_yaml},
     {"smtp", &SmtpGateway::from_yaml},
     {"http_email", &HttpEmailGateway::from_yaml},
+    {"loudspeaker_http", &LoudspeakerControllerGateway::from_yaml},
 }};
 
 }  // namespace

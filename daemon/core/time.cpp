@@ -81,7 +81,15 @@ std::optional<int64_t> parse_rfc3339(std::string_view s) {
   return secs * 1000 + millis;
 }
 
-std::string format_rfc3339_utc(int64_t epoch_ms) {
+namespace {
+
+struct Civil {
+  int64_t year;
+  unsigned month, day;
+  int hour, minute, second, millis;
+};
+
+Civil civil_from_ms(int64_t epoch_ms) {
   int64_t secs = epoch_ms >= 0 ? epoch_ms / 1000 : (epoch_ms - 999) / 1000;
   int ms = static_cast<int>(epoch_ms - secs * 1000);
   int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
@@ -97,11 +105,38 @@ std::string format_rfc3339_utc(int64_t epoch_ms) {
   const unsigned d = doy - (153 * mp + 2) / 5 + 1;
   const unsigned mo = mp < 10 ? mp + 3 : mp - 9;
   y += mo <= 2;
+  return {y, mo, d, static_cast<int>(rem / 3600), static_cast<int>(rem % 3600 / 60),
+          static_cast<int>(rem % 60), ms};
+}
+
+}  // namespace
+
+std::string format_rfc3339_utc(int64_t epoch_ms) {
+  const Civil c = civil_from_ms(epoch_ms);
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ",
-                static_cast<long long>(y), mo, d, static_cast<int>(rem / 3600),
-                static_cast<int>(rem % 3600 / 60), static_cast<int>(rem % 60), ms);
+  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<long long>(c.year),
+                c.month, c.day, c.hour, c.minute, c.second, c.millis);
   return buf;
+}
+
+std::string format_rfc3339_offset(int64_t epoch_ms, int offset_minutes) {
+  const Civil c = civil_from_ms(epoch_ms + int64_t{offset_minutes} * 60000);
+  const int off = offset_minutes < 0 ? -offset_minutes : offset_minutes;
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d%c%02d:%02d", static_cast<long long>(c.year),
+                c.month, c.day, c.hour, c.minute, c.second, offset_minutes < 0 ? '-' : '+', off / 60,
+                off % 60);
+  return buf;
+}
+
+std::optional<int> parse_utc_offset(std::string_view s) {
+  if (s == "Z") return 0;
+  if (s.size() != 6 || (s[0] != '+' && s[0] != '-') || s[3] != ':') return std::nullopt;
+  auto digit = [&](size_t i) { return s[i] >= '0' && s[i] <= '9'; };
+  if (!digit(1) || !digit(2) || !digit(4) || !digit(5)) return std::nullopt;
+  int h = (s[1] - '0') * 10 + (s[2] - '0'), m = (s[4] - '0') * 10 + (s[5] - '0');
+  if (h > 14 || m > 59) return std::nullopt;
+  return (s[0] == '-' ? -1 : 1) * (h * 60 + m);
 }
 
 int64_t now_ms() {

@@ -215,6 +215,7 @@ ReceiptParse HttpJsonGateway::parse_receipt(const InboundCallback& cb) const {
   u.status = status;
 
   u.provider_ref = field(receipt_id);
+  u.detail = field(receipt_reason).substr(0, 500);
   if (u.state == DeliveryState::failed || u.state == DeliveryState::expired)
     u.error_code = "provider_" + status;
   return {u, {}};
@@ -260,15 +261,18 @@ void HttpJsonGateway::read_settings(HttpJsonGateway& gw, const std::string& name
         if (auto v = sr.secret(kv.first.Scalar(), true)) g->secrets[kv.first.Scalar()] = *v;
       }
   }
-  if (auto v = r.string("body", true)) {
+  const std::string fallback_body = g->default_body();
+  if (auto v = r.string("body", fallback_body.empty())) {
     // The template must become valid JSON once placeholders are filled.
     OutboundMessage probe;
     probe.address = "+84912000000";
     probe.text = "probe";
     json::error_code ec;
-    json::parse(g->expand(*v, probe, true), ec);
+    json::parse(g->expand(*v, probe, true, g->probe_values()), ec);
     if (ec) d.error(r.child("body").Mark(), r.what() + ".body is not a JSON template: " + ec.message());
     g->body = *v;
+  } else if (!fallback_body.empty()) {
+    g->body = fallback_body;
   }
   if (YAML::Node resp = r.child("response"); resp.IsDefined()) {
     MapReader rr(resp, d, r.what() + ".response", r.mark("response"));
@@ -291,9 +295,12 @@ void HttpJsonGateway::read_settings(HttpJsonGateway& gw, const std::string& name
   if (YAML::Node rec = r.child("receipt"); rec.IsDefined()) {
     MapReader rr(rec, d, r.what() + ".receipt", r.mark("receipt"));
     if (rr.is_map()) {
-      g->receipt_status = rr.string("status", true).value_or("");
-      g->receipt_id = rr.string("id").value_or("");
-      if (YAML::Node m = rr.child("map", true); m.IsDefined()) {
+      const bool has_defaults = !g->receipt_status.empty();
+      if (auto v = rr.string("status", !has_defaults)) g->receipt_status = *v;
+      if (auto v = rr.string("id")) g->receipt_id = *v;
+      if (auto v = rr.string("reason")) g->receipt_reason = *v;
+      if (YAML::Node m = rr.child("map", !has_defaults); m.IsDefined()) {
+        g->receipt_map.clear();
         MapReader mr(m, d, rr.what() + ".map", rr.mark("map"));
         if (mr.is_map())
           for (const auto& kv : m) {

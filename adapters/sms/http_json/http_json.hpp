@@ -32,6 +32,7 @@ class HttpJsonGateway : public Gateway {
   std::vector<std::string> permanent_values;
   std::string receipt_status;  // "/pointer" into a JSON callback, or a query/form field name
   std::string receipt_id;      // same forms, optional: provider id in the callback
+  std::string receipt_reason;  // same forms, optional: why it failed, kept as the error text
   std::map<std::string, DeliveryState> receipt_map;
 
   Channel channel() const override { return Channel::sms; }
@@ -54,7 +55,13 @@ class HttpJsonGateway : public Gateway {
   net::HttpRequest build_request(const OutboundMessage& m, const Values& extra) const;
   /// The placeholders config may use besides {{secret.NAME}} (others are refused).
   virtual std::vector<std::string_view> placeholders() const;
+  /// Sample values for a subclass's placeholders, to check that a body template becomes
+  /// JSON once filled (numbers, say, placed without quotes).
+  virtual Values probe_values() const { return nullptr; }
+  /// The body template when config gives none; empty: `body` is required.
+  virtual std::string default_body() const { return {}; }
   /// Reads every key http_json takes into `g` (a subclass's from_yaml calls it too).
+  /// A subclass may set receipt_status and receipt_map before: config then overrides them.
   static void read_settings(HttpJsonGateway& g, const std::string& name, MapReader& r);
 };
 
