@@ -15,6 +15,7 @@
 #include "http/server.hpp"
 #include "intake/consumer.hpp"
 #include "intake/intake.hpp"
+#include "loudspeaker/announcer.hpp"
 #include "store/store.hpp"
 
 namespace {
@@ -74,8 +75,22 @@ int main(int argc, char** argv) {
   net::CurlMulti curl(io);
   Dispatcher dispatcher(io, *store, curl, cfg, metrics);
   intake.on_committed([&] { dispatcher.kick(); });
+  auto current_directory = [&] { return std::atomic_load(&directory); };
+  // Spoken audio for the loudspeakers and the CAP feed, rendered off the event loop.
+  std::unique_ptr<loudspeaker::AudioCache> audio;
+  std::unique_ptr<loudspeaker::Announcer> announcer;
+  try {
+    audio = std::make_unique<loudspeaker::AudioCache>(io, cfg.loudspeaker().audio_dir,
+                                                      loudspeaker::audio_options(cfg.loudspeaker()));
+    announcer = std::make_unique<loudspeaker::Announcer>(*audio, cfg.loudspeaker(), cfg.dispatch.public_url);
+    dispatcher.set_announcer(announcer.get(), current_directory);
+  } catch (const std::exception& e) {
+    log::error("loudspeaker audio unavailable (", cfg.loudspeaker().audio_dir, "): ", e.what());
+    return 1;
+  }
   http::ApiContext api{*store, metrics, cfg.http, [&] { return consumer.connected(); },
-                       &cfg.gateways, [&] { return dispatcher.metrics_text(); }};
+                       &cfg.gateways, [&] { return dispatcher.metrics_text(); },
+                       &cfg, current_directory, announcer.get()};
   http::Server server(io, cfg.http, api);
   try {
     server.start();

@@ -7,6 +7,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "config/yaml_reader.hpp"
+#include "core/time.hpp"
 #include "gateway.hpp"
 
 namespace herald {
@@ -107,6 +108,63 @@ void read_store(MapReader& r, StoreConfig& s, const std::string& file) {
   r.finish();
 }
 
+void read_loudspeaker(MapReader& r, LoudspeakerSettings& s, const std::string& file) {
+  if (auto v = r.string("confidential")) {
+    if (*v == "notice") s.confidential = LoudspeakerSettings::Confidential::notice;
+    else if (*v == "skip") s.confidential = LoudspeakerSettings::Confidential::skip;
+    else r.diag().error(r.mark("confidential"), "channels.loudspeaker.confidential must be notice or skip");
+  }
+  if (auto v = r.string("confidential_notice")) {
+    if (v->empty()) r.diag().error(r.mark("confidential_notice"), "channels.loudspeaker.confidential_notice is empty");
+    else s.confidential_notice = *v;
+  }
+  if (auto v = r.string("voice")) {
+    if (*v != "northern" && *v != "central" && *v != "southern")
+      r.diag().error(r.mark("voice"), "channels.loudspeaker.voice must be northern, central or southern");
+    else s.default_voice = *v;
+  }
+  if (YAML::Node a = r.child("audio"); a.IsDefined()) {
+    MapReader ar(a, r.diag(), "channels.loudspeaker.audio", r.mark("audio"));
+    if (ar.is_map()) {
+      if (auto v = ar.string("dir")) s.audio_dir = resolve_relative(file, *v);
+      if (auto v = ar.integer("words_per_minute", 80, 450)) s.words_per_minute = static_cast<int>(*v);
+      if (auto v = ar.integer("bitrate_kbps", 16, 320)) s.bitrate_kbps = static_cast<int>(*v);
+      ar.finish();
+    }
+  }
+}
+
+void read_feeds(MapReader& r, CapFeedConfig& cap) {
+  if (YAML::Node n = r.child("cap"); n.IsDefined()) {
+    MapReader cr(n, r.diag(), "feeds.cap", r.mark("cap"));
+    if (cr.is_map()) {
+      if (auto v = cr.boolean("enabled")) cap.enabled = *v;
+      if (auto v = cr.string("sender")) {
+        // CAP: no spaces, commas or restricted characters (< and &).
+        if (v->empty() || v->find_first_of(" ,<&") != std::string::npos)
+          r.diag().error(cr.mark("sender"), "feeds.cap.sender must be an address without spaces, commas, < or &");
+        else cap.sender = *v;
+      }
+      static const char* const kCategories[] = {"Geo", "Met", "Safety", "Security", "Rescue", "Fire",
+                                                "Health", "Env", "Transport", "Infra", "CBRNE", "Other"};
+      if (auto v = cr.string("category")) {
+        if (std::find_if(std::begin(kCategories), std::end(kCategories),
+                         [&](const char* k) { return *v == k; }) == std::end(kCategories))
+          r.diag().error(cr.mark("category"), "feeds.cap.category must be a CAP 1.2 category (Geo, Met, Safety, "
+                                              "Security, Rescue, Fire, Health, Env, Transport, Infra, CBRNE, Other)");
+        else cap.category = *v;
+      }
+      if (auto v = cr.positive_duration_ms("window")) cap.window_ms = *v;
+      if (auto v = cr.string("utc_offset")) {
+        if (auto off = parse_utc_offset(*v)) cap.utc_offset_minutes = *off;
+        else r.diag().error(cr.mark("utc_offset"), "feeds.cap.utc_offset must look like +07:00");
+      }
+      cr.finish();
+    }
+  }
+  r.finish();
+}
+
 void read_channels(MapReader& r, Config& c) {
   for (Channel ch : kAllChannels) {
     std::string name(to_string(ch));
@@ -137,6 +195,7 @@ void read_channels(MapReader& r, Config& c) {
         }
       }
     }
+    if (ch == Channel::loudspeaker) read_loudspeaker(cr, cc.loudspeaker, c.file);
     cr.finish();
     c.channels[ch] = cc;
   }
@@ -180,6 +239,12 @@ std::optional<Directory> load_directory(const std::string& path, std::vector<Con
   return d.ok() ? dir : std::nullopt;
 }
 
+const LoudspeakerSettings& Config::loudspeaker() const {
+  static const LoudspeakerSettings kDefaults;
+  auto it = channels.find(Channel::loudspeaker);
+  return it == channels.end() ? kDefaults : it->second.loudspeaker;
+}
+
 ConfigLoad load_config(const std::string& path) {
   ConfigLoad out;
   Diagnostics d(path);
@@ -221,6 +286,10 @@ ConfigLoad load_config(const std::string& path) {
       if (host.find(':') != std::string::npos) host = "[" + host + "]";
       c.dispatch.public_url = "http://" + host + ":" + std::to_string(c.http.port);
     }
+    if (YAML::Node n = top.child("feeds"); n.IsDefined()) {
+      MapReader r(n, d, "feeds", top.mark("feeds"));
+      if (r.is_map()) read_feeds(r, c.cap);
+    }
     if (YAML::Node n = top.child("gateways"); n.IsDefined()) {
       MapReader r(n, d, "gateways", top.mark("gateways"));
       if (r.is_map()) read_gateways(r, c);
@@ -228,6 +297,12 @@ ConfigLoad load_config(const std::string& path) {
     if (YAML::Node n = top.child("channels", true); n.IsDefined()) {
       MapReader r(n, d, "channels", top.mark("channels"));
       if (r.is_map()) read_channels(r, c);
+    }
+    {
+      // Spoken audio is kept next to the store unless config says where.
+      auto it = c.channels.find(Channel::loudspeaker);
+      if (it != c.channels.end() && it->second.loudspeaker.audio_dir.empty())
+        it->second.loudspeaker.audio_dir = (std::filesystem::path(c.store.path).parent_path() / "audio").string();
     }
     // The directory: a file next to the config (usual), or inline under `directory:`.
     YAML::Node dn = top.child("directory", true);

@@ -56,10 +56,34 @@ struct IntakeConfig {
   size_t max_directive_bytes = 1 << 20;
 };
 
+/// How directives are read aloud on the commune loudspeakers (docs/loudspeaker.md).
+struct LoudspeakerSettings {
+  enum class Confidential { notice, skip };
+  /// A confidential directive reaches the zones as `confidential_notice` only, or not at all.
+  Confidential confidential = Confidential::notice;
+  std::string confidential_notice =
+      "{issuer} có văn bản gửi các cơ quan, đơn vị trên địa bàn. Đề nghị cán bộ phụ trách "
+      "liên hệ văn phòng để nhận văn bản.";
+  std::string default_voice = "northern";  // for zones whose directory entry names none
+  std::string audio_dir;                   // default: <store folder>/audio
+  int words_per_minute = 150;              // loudspeakers in the open need slow speech
+  int bitrate_kbps = 48;
+};
+
 struct ChannelConfig {
   bool enabled = true;
   std::string gateway;        // name under `gateways:`; empty: deliveries wait, queued
   SmsTemplate sms_template;   // sms only
+  LoudspeakerSettings loudspeaker;  // loudspeaker only
+};
+
+/// The CAP 1.2 feed under /feeds/ (docs/loudspeaker.md).
+struct CapFeedConfig {
+  bool enabled = true;
+  std::string sender = "herald@localhost";  // CAP <sender>: the issuing office's address
+  std::string category = "Other";           // CAP <category> for every alert
+  int64_t window_ms = 30LL * 86'400'000;    // alerts received this recently are listed
+  int utc_offset_minutes = 7 * 60;          // CAP times carry an explicit offset
 };
 
 /// How the dispatcher sends and retries (docs/dispatch.md).
@@ -83,7 +107,10 @@ struct Config {
   std::shared_ptr<const Directory> directory;
   std::map<Channel, ChannelConfig> channels;
   DispatchConfig dispatch;
+  CapFeedConfig cap;
   std::map<std::string, std::shared_ptr<Gateway>> gateways;
+
+  const LoudspeakerSettings& loudspeaker() const;
 
   bool channel_enabled(Channel c) const {
     auto it = channels.find(c);

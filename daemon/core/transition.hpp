@@ -15,6 +15,7 @@ enum class Cause {
   recovery,          // restart found it in flight
   expiry,            // its deadline passed before it could be sent
   receipt_timeout,   // sent, but no receipt came within the fallback chain's wait
+  operator_cancel,   // the directive was cancelled before this delivery left
 };
 
 bool transition_allowed(DeliveryState from, DeliveryState to, Cause cause);

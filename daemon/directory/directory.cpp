@@ -142,9 +142,9 @@ std::optional<Directory> Directory::from_yaml(const YAML::Node& root, Diagnostic
     Zone z;
     auto id = r.string("id", true);
     z.name = r.string("name", true).value_or("");
-    z.voice = r.string("voice").value_or("southern");
+    z.voice = r.string("voice").value_or("");  // empty: channels.loudspeaker.voice
     z.geocode = r.string("geocode").value_or("");
-    if (z.voice != "northern" && z.voice != "central" && z.voice != "southern")
+    if (!z.voice.empty() && z.voice != "northern" && z.voice != "central" && z.voice != "southern")
       diag.error(r.child("voice").Mark(), "voice must be northern, central or southern");
     r.finish();
     if (!id) return;

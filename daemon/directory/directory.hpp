@@ -52,7 +52,7 @@ struct Group {
 struct Zone {
   std::string id;
   std::string name;
-  std::string voice;    // northern | central | southern
+  std::string voice;    // northern | central | southern; empty: the configured default
   std::string geocode;  // administrative unit code
 };
 

@@ -24,6 +24,12 @@ Dispatcher::Dispatcher(asio::io_context& io, Store& store, net::CurlMulti& curl,
   }
 }
 
+void Dispatcher::set_announcer(loudspeaker::Announcer* a,
+                               std::function<std::shared_ptr<const Directory>()> directory) {
+  announcer_ = a;
+  directory_ = std::move(directory);
+}
+
 void Dispatcher::start() {
   size_t n = store_.recover_in_flight(now_ms(), cfg_.dispatch.resume_grace_ms);
   if (n)
@@ -155,6 +161,38 @@ void Dispatcher::send(Lane& lane, const ClaimedDelivery& c) {
     m.text = std::move(r.text);
     m.coding = r.size.coding;
   }
+  if (c.channel == Channel::loudspeaker && announcer_) {
+    // The job needs the spoken audio: rendered on the audio worker (or found in its
+    // cache), then sent. The delivery counts against the lane's concurrency meanwhile.
+    auto dir = directory_ ? directory_() : nullptr;
+    const Zone* zone = dir ? dir->zone(c.address) : nullptr;
+    ++lane.in_flight;
+    announcer_->prepare(*d, zone, [this, &lane, c, m = std::move(m), d, dir](std::optional<Announcement> a,
+                                                                             std::string error) mutable {
+      --lane.in_flight;
+      if (stopping_) return;  // left `sending`: the restart rule settles it
+      if (!a) {
+        finish(lane, c, SendResult{{SendErrorKind::rejected_content, "withheld", error}, {}, 0});
+        request_pump();
+        return;
+      }
+      if (!error.empty())
+        log::warning("delivery ", c.id, " (zone ", c.address, "): sent as text only: ", error);
+      m.announcement = std::move(a);
+      try {
+        transmit(lane, c, m);
+      } catch (const StoreError& e) {
+        ++metrics_.store_errors;
+        log::error("dispatcher: delivery ", c.id, ": store: ", e.what());
+      }
+      request_pump();
+    });
+    return;
+  }
+  transmit(lane, c, m);
+}
+
+void Dispatcher::transmit(Lane& lane, const ClaimedDelivery& c, const OutboundMessage& m) {
   if (auto refused = lane.gateway->refuse(m)) {
     finish(lane, c, SendResult{*refused, {}, 0});
     return;

@@ -17,6 +17,7 @@
 #include "core/metrics.hpp"
 #include "dispatch/limits.hpp"
 #include "gateway.hpp"
+#include "loudspeaker/announcer.hpp"
 #include "net/curl_multi.hpp"
 #include "store/store.hpp"
 
@@ -26,6 +27,9 @@ class Dispatcher {
  public:
   Dispatcher(boost::asio::io_context& io, Store& store, net::CurlMulti& curl, const Config& cfg,
              Metrics& metrics);
+
+  /// What loudspeaker deliveries read aloud; without it they fail (no announcement).
+  void set_announcer(loudspeaker::Announcer* a, std::function<std::shared_ptr<const Directory>()> directory);
 
   /// Resolves sends left in flight by a previous run (rule in docs/dispatch.md), then
   /// starts pumping.
@@ -56,6 +60,8 @@ class Dispatcher {
   void request_pump();
   void arm_timer(int64_t delay_ms);
   void send(Lane& lane, const ClaimedDelivery& c);
+  /// The request itself, once the message is complete (a loudspeaker job's audio ready).
+  void transmit(Lane& lane, const ClaimedDelivery& c, const OutboundMessage& m);
   /// `credentials_current`: the send used the lane's current credentials (a token_expired
   /// answer to a send made before the last refresh must not refresh again).
   void finish(Lane& lane, const ClaimedDelivery& c, const SendResult& r, bool credentials_current = true);
@@ -73,6 +79,8 @@ class Dispatcher {
   std::list<Lane> lanes_;  // stable addresses: completions hold a Lane&
   std::unordered_map<std::string, std::shared_ptr<const Directive>> directives_;
   std::mt19937_64 rng_;
+  loudspeaker::Announcer* announcer_ = nullptr;
+  std::function<std::shared_ptr<const Directory>()> directory_;
   bool pump_posted_ = false;
   std::atomic<bool> stopping_{false};
 };

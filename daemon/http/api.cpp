@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <boost/url.hpp>
 
+#include "core/log.hpp"
 #include "core/time.hpp"
 
 namespace json = boost::json;
@@ -50,7 +51,11 @@ json::object summary_json(const DirectiveSummary& s) {
           {"confidentiality", s.confidentiality},
           {"issued_at", s.issued_at},
           {"received_at", format_rfc3339_utc(s.received_at_ms)},
-          {"deliveries", s.deliveries}};
+          {"deliveries", s.deliveries},
+          {"cancelled", s.cancelled_at_ms ? json::value(json::object{{"at", format_rfc3339_utc(*s.cancelled_at_ms)},
+                                                                      {"by", s.cancelled_by},
+                                                                      {"reason", s.cancel_reason}})
+                                          : json::value(nullptr)}};
 }
 
 json::object detail_json(const DirectiveDetail& d) {
@@ -129,12 +134,43 @@ std::string metrics_text(ApiContext& ctx) {
   return out;
 }
 
+// POST /api/v1/directives/{id}/cancel {"reason": "..."}: operator role.
+Response cancel(const Request& req, ApiContext& ctx, const AdminToken& who, const std::string& id) {
+  if (who.role != Role::operator_)
+    return error(req, bhttp::status::forbidden, "token \"" + who.name + "\" may only read (role viewer)");
+  std::string reason;
+  if (!req.body().empty()) {
+    json::error_code ec;
+    json::value v = json::parse(req.body(), ec);
+    const json::value* r = !ec && v.is_object() ? v.as_object().if_contains("reason") : nullptr;
+    if (ec || !v.is_object() || (r && !r->is_string()))
+      return error(req, bhttp::status::bad_request, "body must be a JSON object with an optional string \"reason\"");
+    if (r) reason = std::string(r->get_string()).substr(0, 500);
+  }
+  CancelOutcome out = ctx.store.cancel_directive(id, who.name, reason, now_ms());
+  if (!out.found) return error(req, bhttp::status::not_found, "no directive with id " + id);
+  log::info("directive ", id, " cancelled by ", who.name, out.already ? " (already cancelled)" : "", ": ",
+            out.cancelled, " deliveries held back, ", out.in_flight, " already on their way");
+  return make(req, bhttp::status::ok,
+              json::serialize(json::object{{"id", id},
+                                           {"already_cancelled", out.already},
+                                           {"cancelled_deliveries", out.cancelled},
+                                           {"in_flight", out.in_flight},
+                                           {"cancelled_at", format_rfc3339_utc(out.cancelled_at_ms)}}));
+}
+
 Response api(const Request& req, ApiContext& ctx, const std::vector<std::string>& segs,
              const boost::urls::params_view& params) {
-  if (!authenticate(req, ctx.config)) {
+  const AdminToken* who = authenticate(req, ctx.config);
+  if (!who) {
     Response res = error(req, bhttp::status::unauthorized, "missing or invalid bearer token");
     res.set(bhttp::field::www_authenticate, "Bearer realm=\"herald\"");
     return res;
+  }
+  if (req.method() == bhttp::verb::post && segs.size() >= 5 && segs[2] == "directives" && segs.back() == "cancel") {
+    std::string id = segs[3];
+    for (size_t i = 4; i + 1 < segs.size(); ++i) id += "/" + segs[i];
+    return cancel(req, ctx, *who, id);
   }
   if (req.method() != bhttp::verb::get) return error(req, bhttp::status::method_not_allowed, "method not allowed");
   // segs: "api", "v1", "directives", ...
@@ -209,6 +245,7 @@ Response handle_request(const Request& req, ApiContext& ctx) {
     if (!segs.empty() && segs[0] == "api" && segs.size() >= 2 && segs[1] == "v1")
       return api(req, ctx, segs, url->params());
     if (segs.size() == 2 && segs[0] == "hooks" && segs[1] == "zalo") return handle_zalo_hook(req, ctx);
+    if (!segs.empty() && segs[0] == "feeds") return handle_feeds(req, ctx, segs);
     if (!segs.empty() && segs[0] == "hooks") {
       std::map<std::string, std::string> query;
       for (auto p : url->params()) query[std::string(p.key)] = std::string(p.value);

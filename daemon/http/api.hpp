@@ -13,6 +13,8 @@
 #include "core/metrics.hpp"
 #include "store/store.hpp"
 
+namespace herald::loudspeaker { class Announcer; }
+
 namespace herald::http {
 
 namespace bhttp = boost::beast::http;
@@ -28,7 +30,15 @@ struct ApiContext {
   const std::map<std::string, std::shared_ptr<Gateway>>* gateways = nullptr;
   /// More Prometheus text appended to /metrics (the dispatcher's gateway gauges).
   std::function<std::string()> extra_metrics;
+  /// For the CAP feed and the spoken audio under /feeds/ (absent: 404).
+  const Config* app_config = nullptr;
+  std::function<std::shared_ptr<const Directory>()> directory;
+  loudspeaker::Announcer* announcer = nullptr;
 };
+
+/// /feeds/cap.atom, /feeds/cap/<id>.xml, /feeds/cap/<id>.cancel.xml, /feeds/audio/<key>.mp3
+/// (feeds.cpp).
+Response handle_feeds(const Request& req, ApiContext& ctx, const std::vector<std::string>& segs);
 
 /// /hooks/<channel>/<gateway>/<token>: a provider's receipt for one delivery.
 Response handle_hook(const Request& req, ApiContext& ctx, const std::vector<std::string>& segs,

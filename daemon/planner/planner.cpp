@@ -94,7 +94,10 @@ Plan plan_deliveries(const Directive& d, const Directory& dir, const Config& cfg
                                  "no contact on an enabled channel among the requested ones", {}, 0});
     }
   }
-  if (wanted(Channel::loudspeaker) && cfg.channel_enabled(Channel::loudspeaker))
+  // A confidential directive is never read aloud; with `confidential: skip` not even its
+  // notice goes to the zones.
+  const bool withheld = d.confidential() && cfg.loudspeaker().confidential == LoudspeakerSettings::Confidential::skip;
+  if (wanted(Channel::loudspeaker) && cfg.channel_enabled(Channel::loudspeaker) && !withheld)
     for (const auto& z : zones)
       plan.deliveries.push_back({"zone", z, dir.zone(z)->name, Channel::loudspeaker, z,
                                  DeliveryState::queued, {}, {}, {}, 0});

@@ -5,7 +5,7 @@
 
 namespace herald::migrations {
 
-inline constexpr std::array<const char*, 3> kSqlite{
+inline constexpr std::array<const char*, 4> kSqlite{
     // 1: directives, deliveries, append-only events.
     R"sql(
 CREATE TABLE directives (
@@ -93,6 +93,18 @@ CREATE TABLE zalo_events (
 );
 CREATE INDEX zalo_events_at ON zalo_events(at_ms);
 CREATE INDEX deliveries_provider_ref ON deliveries(gateway, provider_ref) WHERE provider_ref <> '';
+)sql",
+    // 4: cancellation of a directive, and the loudspeaker zones it names (the CAP feed
+    // lists directives for the public); rows taken in before read their zones from raw.
+    R"sql(
+ALTER TABLE directives ADD COLUMN cancelled_at_ms INTEGER;
+ALTER TABLE directives ADD COLUMN cancelled_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE directives ADD COLUMN cancel_reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE directives ADD COLUMN zones TEXT NOT NULL DEFAULT '';
+UPDATE directives SET zones = COALESCE(
+  (SELECT group_concat(value, ',') FROM json_each(raw, '$.loudspeaker.zones')), '')
+  WHERE json_valid(raw);
+CREATE INDEX directives_public ON directives(received_at_ms) WHERE zones <> '';
 )sql",
 };
 

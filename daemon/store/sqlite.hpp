@@ -26,6 +26,7 @@ class Statement {
   void reset();
 
   int64_t int64(int col) const { return sqlite3_column_int64(stmt_, col); }
+  bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
   std::string text(int col) const;
   sqlite3_stmt* handle() const { return stmt_; }
 

@@ -62,14 +62,18 @@ class SqliteStore final : public Store {
     int64_t now = now_ms();
     Statement ins(db_,
                   "INSERT INTO directives(id, number, issuer_code, issuer_name, issued_at, subject,"
-                  " urgency, confidentiality, ack_required, ack_deadline_ms, raw, received_at_ms)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+                  " urgency, confidentiality, ack_required, ack_deadline_ms, raw, received_at_ms, zones)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
     ins.bind(1, d.id).bind(2, d.number).bind(3, d.issuer_code).bind(4, d.issuer_name);
     ins.bind(5, d.issued_at).bind(6, d.subject).bind(7, to_string(d.urgency));
     ins.bind(8, to_string(d.confidentiality)).bind(9, int64_t{d.ack_required});
     if (d.ack_deadline_ms) ins.bind(10, *d.ack_deadline_ms);
     else ins.bind_null(10);
     ins.bind(11, raw).bind(12, now);
+    std::string zones;
+    if (d.loudspeaker)
+      for (const auto& z : d.loudspeaker->zones) zones += (zones.empty() ? "" : ",") + z;
+    ins.bind(13, zones);
     ins.run();
 
     Statement del(db_,
@@ -108,6 +112,62 @@ class SqliteStore final : public Store {
     q.bind(1, static_cast<int64_t>(limit)).bind(2, static_cast<int64_t>(offset));
     std::vector<DirectiveSummary> out;
     while (q.step()) out.push_back(summary(q));
+    return out;
+  }
+
+  std::vector<DirectiveSummary> public_directives(int64_t since_ms, size_t limit) override {
+    std::lock_guard lock(mu_);
+    Statement q(db_, std::string(kSummarySelect) +
+                         " WHERE d.zones <> '' AND d.received_at_ms >= ?1"
+                         " ORDER BY d.received_at_ms DESC, d.id LIMIT ?2");
+    q.bind(1, since_ms).bind(2, static_cast<int64_t>(limit));
+    std::vector<DirectiveSummary> out;
+    while (q.step()) out.push_back(summary(q));
+    return out;
+  }
+
+  CancelOutcome cancel_directive(const std::string& id, const std::string& by, const std::string& reason,
+                                 int64_t now) override {
+    std::lock_guard lock(mu_);
+    CancelOutcome out;
+    Transaction tx(db_);
+    {
+      Statement q(db_, "SELECT cancelled_at_ms FROM directives WHERE id = ?1");
+      q.bind(1, id);
+      if (!q.step()) return out;
+      out.found = true;
+      if (!q.is_null(0)) {
+        out.already = true;
+        out.cancelled_at_ms = q.int64(0);
+        return out;
+      }
+    }
+    out.cancelled_at_ms = now;
+    Statement up(db_, "UPDATE directives SET cancelled_at_ms = ?2, cancelled_by = ?3, cancel_reason = ?4 WHERE id = ?1");
+    up.bind(1, id).bind(2, now).bind(3, by).bind(4, reason);
+    up.run();
+    // Only what has not left can be held back; sends in flight finish as they will.
+    std::vector<int64_t> waiting;
+    {
+      Statement q(db_, "SELECT id, state FROM deliveries WHERE directive_id = ?1");
+      q.bind(1, id);
+      while (q.step()) {
+        auto st = parse_state(q.text(1)).value_or(DeliveryState::queued);
+        if (transition_allowed(st, DeliveryState::cancelled, Cause::operator_cancel)) waiting.push_back(q.int64(0));
+        else if (!is_final(st)) ++out.in_flight;
+      }
+    }
+    TransitionRequest t{DeliveryState::cancelled, Cause::operator_cancel, "operator:" + by,
+                        reason.empty() ? "directive cancelled" : "directive cancelled: " + reason,
+                        std::string("cancelled"), "the directive was cancelled", {}, {}};
+    for (int64_t d : waiting)
+      if (transition_locked(d, t, now).applied) ++out.cancelled;
+    Statement ev(db_, kEventInsert);
+    ev.bind_null(1).bind(2, id).bind(3, now).bind(4, "").bind(5, "cancelled").bind(6, "operator:" + by);
+    ev.bind(7, std::to_string(out.cancelled) + " deliveries cancelled" +
+                   (reason.empty() ? std::string() : "; reason: " + reason));
+    ev.run();
+    tx.commit();
     return out;
   }
 
@@ -479,7 +539,8 @@ class SqliteStore final : public Store {
   static constexpr const char* kSummarySelect =
       "SELECT d.id, d.number, d.issuer_code, d.issuer_name, d.subject, d.urgency,"
       " d.confidentiality, d.issued_at, d.received_at_ms,"
-      " (SELECT COUNT(*) FROM deliveries x WHERE x.directive_id = d.id) FROM directives d";
+      " (SELECT COUNT(*) FROM deliveries x WHERE x.directive_id = d.id),"
+      " d.zones, d.cancelled_at_ms, d.cancelled_by, d.cancel_reason FROM directives d";
 
   /// BEGIN IMMEDIATE takes the write lock up front, so a busy store fails at the start
   /// rather than half-way; rolls back unless committed.
@@ -511,6 +572,16 @@ class SqliteStore final : public Store {
     s.issued_at = q.text(7);
     s.received_at_ms = q.int64(8);
     s.deliveries = q.int64(9);
+    std::string zones = q.text(10);
+    for (size_t start = 0; start < zones.size();) {
+      size_t comma = zones.find(',', start);
+      if (comma == std::string::npos) comma = zones.size();
+      s.zones.push_back(zones.substr(start, comma - start));
+      start = comma + 1;
+    }
+    if (!q.is_null(11)) s.cancelled_at_ms = q.int64(11);
+    s.cancelled_by = q.text(12);
+    s.cancel_reason = q.text(13);
     return s;
   }
 

@@ -41,6 +41,18 @@ struct DirectiveSummary {
   std::string issued_at;
   int64_t received_at_ms = 0;
   int64_t deliveries = 0;
+  std::vector<std::string> zones;  // loudspeaker zones it names
+  std::optional<int64_t> cancelled_at_ms;
+  std::string cancelled_by;
+  std::string cancel_reason;
+};
+
+struct CancelOutcome {
+  bool found = false;
+  bool already = false;     // cancelled before: nothing changed now
+  size_t cancelled = 0;     // deliveries that had not left yet, now `cancelled`
+  size_t in_flight = 0;     // already sent or being sent: they stay as they are
+  int64_t cancelled_at_ms = 0;
 };
 
 struct DirectiveDetail {
@@ -129,6 +141,13 @@ class Store {
                                          const std::vector<PlannedDelivery>& deliveries) = 0;
 
   virtual std::vector<DirectiveSummary> list_directives(size_t limit, size_t offset) = 0;
+  /// Directives naming loudspeaker zones, received at or after `since_ms`, newest first
+  /// (the CAP feed).
+  virtual std::vector<DirectiveSummary> public_directives(int64_t since_ms, size_t limit) = 0;
+  /// Cancels a directive: deliveries not yet sent become `cancelled` (each an event), the
+  /// directive records who cancelled it, when and why. Once only.
+  virtual CancelOutcome cancel_directive(const std::string& id, const std::string& by,
+                                         const std::string& reason, int64_t now_ms) = 0;
   virtual std::optional<DirectiveDetail> directive(const std::string& id) = 0;
   virtual std::vector<DeliveryRow> deliveries(const std::string& directive_id) = 0;
   virtual std::vector<EventRow> events(const std::string& directive_id) = 0;
