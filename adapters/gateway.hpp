@@ -47,6 +47,9 @@ struct OutboundMessage {
   /// and MIME parts, Zalo's text or ZNS template parameters). Never null when sending.
   const Directive* directive = nullptr;
   std::string recipient_name;
+  /// The recipient's signed acknowledgement link (/ack/<token>) when the directive needs
+  /// acknowledgement; email and Zalo show it.
+  std::string ack_url;
   /// Loudspeaker deliveries only (address is then the zone id, recipient_name its name).
   std::optional<Announcement> announcement;
 };
@@ -77,6 +80,12 @@ struct InboundCallback {
   std::map<std::string, std::string> query;  // decoded
   std::string content_type;
   std::string body;
+};
+
+/// A reply a recipient sent (an SMS MO), as far as the gateway understands it.
+struct InboundReply {
+  std::string from;  // as the provider gives it; the caller normalises
+  std::string text;
 };
 
 struct GatewayLimits {
@@ -110,6 +119,12 @@ class Gateway {
   virtual net::HttpRequest build(const OutboundMessage& m) const = 0;
   virtual SendResult parse(const net::HttpResponse& r) const = 0;
   virtual ReceiptParse parse_receipt(const InboundCallback& cb) const = 0;
+  /// A reply posted to /hooks/<channel>/<gateway>/mo; nullopt when this gateway takes none
+  /// or the callback lacks a sender.
+  virtual std::optional<InboundReply> parse_mo(const InboundCallback& cb) const {
+    (void)cb;
+    return std::nullopt;
+  }
 
   // ---- credentials that rotate (Zalo's access and refresh tokens) -------------------------
   // When parse() reports token_expired, the dispatcher pauses this gateway, sends

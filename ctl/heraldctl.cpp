@@ -32,6 +32,8 @@ Commands:
   status [ID]             all directives, or one directive's deliveries by channel and state
   deliveries ID [--state S] [--channel C]
                           one directive's deliveries, with the last error of each
+  acks ID [--missing]     who acknowledged the directive, when and how; who has not
+                          (--missing: only those)
 
 Options:
   --config FILE           take broker, API address and admin token from heraldd's config
@@ -49,6 +51,7 @@ struct Options {
   std::string token;
   bool json = false;
   bool force = false;
+  bool missing = false;
   std::string state_filter, channel_filter;
   std::vector<std::string> args;
 };
@@ -290,6 +293,35 @@ int deliveries(const Options& o) {
   return kOk;
 }
 
+int acks(const Options& o) {
+  if (o.args.size() != 2) {
+    std::cerr << "heraldctl acks: expects one ID\n";
+    return kUsage;
+  }
+  auto v = api_get(o, "/api/v1/directives/" + encode_segment(o.args[1]) + "/acks" + (o.missing ? "?missing=1" : ""));
+  if (!v) return kFailed;
+  if (o.json) {
+    std::cout << json::serialize(*v) << "\n";
+    return kOk;
+  }
+  const auto& a = v->as_object();
+  std::cout << o.args[1] << " (code " << (a.at("code").is_string() ? str(a.at("code")) : "-") << "): "
+            << str(a.at("acknowledged")) << " acknowledged, " << str(a.at("missing")) << " not yet\n\n";
+  ctl::Table t({"RECIPIENT", "NAME", "ACKNOWLEDGED", "AT", "HOW", "REPLY", "SENT"});
+  for (const auto& r : a.at("recipients").as_array()) {
+    std::string sent;
+    for (const auto& d : r.at("deliveries").as_array())
+      sent += (sent.empty() ? "" : ", ") + str(d.at("channel")) + " " + str(d.at("state"));
+    const bool acked = r.at("acknowledged").as_bool();
+    const json::value* ack = r.as_object().if_contains("ack");
+    t.add({str(r.at("recipient").at("id")), str(r.at("recipient").at("name")), acked ? "yes" : "no",
+           acked ? str(ack->at("at")) : "", acked ? str(ack->at("channel")) : "", acked ? str(ack->at("text")) : "",
+           sent});
+  }
+  std::cout << t.render();
+  return kOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -314,6 +346,7 @@ int main(int argc, char** argv) {
     else if (a == "--channel") ok = value(o.channel_filter);
     else if (a == "--json") o.json = true;
     else if (a == "--force") o.force = true;
+    else if (a == "--missing") o.missing = true;
     else if (a == "-h" || a == "--help") { std::cout << kUsageText; return kOk; }
     else if (a.size() > 1 && a[0] == '-' && a != "-") { std::cerr << "heraldctl: unknown option " << a << "\n" << kUsageText; return kUsage; }
     else o.args.push_back(a);
@@ -355,6 +388,7 @@ int main(int argc, char** argv) {
   if (cmd == "publish") rc = publish(o);
   else if (cmd == "status") rc = status(o);
   else if (cmd == "deliveries") rc = deliveries(o);
+  else if (cmd == "acks") rc = acks(o);
   else {
     std::cerr << "heraldctl: unknown command " << cmd << "\n" << kUsageText;
     rc = kUsage;

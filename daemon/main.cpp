@@ -7,7 +7,10 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "acks/followups.hpp"
 #include "config/config.hpp"
+#include "core/random.hpp"
+#include "core/time.hpp"
 #include "dispatch/dispatcher.hpp"
 #include "net/curl_multi.hpp"
 #include "core/log.hpp"
@@ -88,9 +91,25 @@ int main(int argc, char** argv) {
     log::error("loudspeaker audio unavailable (", cfg.loudspeaker().audio_dir, "): ", e.what());
     return 1;
   }
+  // Ack links are signed with a secret of this installation, made once and kept in the
+  // store (every instance sharing the store checks the same links).
+  std::string ack_secret;
+  try {
+    auto kept = store->gateway_state("acks");
+    if (auto it = kept.find("link_secret"); it != kept.end() && it->second.size() >= 32) {
+      ack_secret = it->second;
+    } else {
+      ack_secret = random_token(32);
+      store->put_gateway_state("acks", {{"link_secret", ack_secret}});
+    }
+  } catch (const StoreError& e) {
+    log::error("cannot keep the ack link secret: ", e.what());
+    return 1;
+  }
+  dispatcher.set_ack_secret(ack_secret);
   http::ApiContext api{*store, metrics, cfg.http, [&] { return consumer.connected(); },
                        &cfg.gateways, [&] { return dispatcher.metrics_text(); },
-                       &cfg, current_directory, announcer.get()};
+                       &cfg, current_directory, announcer.get(), ack_secret};
   http::Server server(io, cfg.http, api);
   try {
     server.start();
@@ -123,6 +142,20 @@ int main(int argc, char** argv) {
     kick();
   }
 
+  // Reminders before acknowledgement deadlines and escalation after them.
+  boost::asio::steady_timer followups(io);
+  std::function<void()> follow_up = [&] {
+    try {
+      if (acks::run_followups(*store, *current_directory(), cfg.acks, now_ms()) > 0) dispatcher.kick();
+    } catch (const StoreError& e) {
+      ++metrics.store_errors;
+      log::error("ack follow-ups: store: ", e.what());
+    }
+    followups.expires_after(std::chrono::milliseconds(cfg.acks.check_interval_ms));
+    followups.async_wait([&](const boost::system::error_code& ec) { if (!ec) follow_up(); });
+  };
+  follow_up();
+
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int sig) {
     log::info("signal ", strsignal(sig), ": shutting down");
@@ -130,6 +163,7 @@ int main(int argc, char** argv) {
     server.stop();
     dispatcher.stop();
     watchdog.cancel();
+    followups.cancel();
     io.stop();
   });
   ::signal(SIGPIPE, SIG_IGN);

@@ -1,5 +1,7 @@
 #include "email/email_content.hpp"
 
+#include "acks/reply.hpp"
+
 #include <cctype>
 
 #include "config/yaml_reader.hpp"
@@ -92,7 +94,30 @@ std::string html_escape(const std::string& s) {
   return out;
 }
 
-EmailContent render_email(const Directive& d, const std::string& recipient_name) {
+namespace {
+
+// How to acknowledge: reply with the code, or open the link.
+void add_ack_footer(EmailContent& e, const Directive& d, const std::string& ack_url) {
+  if (!d.ack_required || d.ack_code.empty()) return;
+  std::string line = acks::ack_footer(d.ack_code, false);
+  std::string text = "\n" + line + (ack_url.empty() ? "" : "\nHoặc mở liên kết: " + ack_url) + "\n";
+  std::string html = "<p>" + html_escape(line) +
+                     (ack_url.empty() ? "" : " <a href=\"" + html_escape(ack_url) + "\">Xác nhận đã nhận văn bản</a>") +
+                     "</p>\n";
+  e.text += text;
+  const std::string end = "</body></html>\n";
+  e.html.insert(e.html.size() - end.size(), html);
+}
+
+}  // namespace
+
+EmailContent render_email(const Directive& d, const std::string& recipient_name, const std::string& ack_url) {
+  EmailContent e = render_email_content(d, recipient_name);
+  add_ack_footer(e, d, ack_url);
+  return e;
+}
+
+EmailContent render_email_content(const Directive& d, const std::string& recipient_name) {
   EmailContent e;
   const std::string greeting = recipient_name.empty() ? "" : "Kính gửi: " + recipient_name;
   const std::string date = issued_date(d.issued_at);

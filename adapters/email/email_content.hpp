@@ -15,7 +15,11 @@ struct EmailContent {
 };
 
 /// The email for `d`, addressed to `recipient_name` (may be empty).
-EmailContent render_email(const Directive& d, const std::string& recipient_name);
+/// The email without the acknowledgement footer.
+EmailContent render_email_content(const Directive& d, const std::string& recipient_name);
+/// `ack_url`: the recipient's signed acknowledgement link, shown with the directive's ack
+/// code when it needs acknowledgement.
+EmailContent render_email(const Directive& d, const std::string& recipient_name, const std::string& ack_url = {});
 
 /// "<token@domain>": the Message-ID of a delivery, the same on every attempt, so a resend
 /// is recognisable and a bounce or reply can be matched to its delivery.

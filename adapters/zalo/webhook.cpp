@@ -43,7 +43,10 @@ ZaloEventParse parse_zalo_event(std::string_view body) {
       for (const auto& id : ids->as_array())
         if (auto s = scalar_text(&id); !s.empty()) e.msg_ids.push_back(s);
     e.tracking_id = scalar_text(msg.if_contains("tracking_id"));
+    e.text = scalar_text(msg.if_contains("text"));
   }
+  if (const json::value* sender = o.if_contains("sender"); sender && sender->is_object())
+    e.sender_id = scalar_text(sender->as_object().if_contains("id"));
   if (e.tracking_id.empty()) e.tracking_id = scalar_text(o.if_contains("tracking_id"));
   return {std::move(e), {}};
 }

@@ -18,6 +18,8 @@ struct ZaloEvent {
   int64_t timestamp_ms = 0;
   std::vector<std::string> msg_ids;  // message.msg_id, or each of message.msg_ids
   std::string tracking_id;           // ZNS: the tracking_id we sent (the delivery token)
+  std::string sender_id;             // user_send_text: the follower who wrote
+  std::string text;                  // user_send_text: what they wrote
 };
 
 struct ZaloEventParse {

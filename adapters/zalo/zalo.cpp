@@ -1,5 +1,7 @@
 #include "zalo/zalo.hpp"
 
+#include "acks/reply.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -146,11 +148,7 @@ std::string render_zalo_text(const Directive& d, const std::string& recipient_na
 std::string zns_field(const std::string& field, const OutboundMessage& m) {
   const Directive* d = m.directive;
   if (field == "recipient_name") return m.recipient_name;
-  if (field == "ack_link") {
-    size_t hooks = m.receipt_url.find("/hooks/");
-    if (hooks == std::string::npos || m.token.empty()) return {};
-    return m.receipt_url.substr(0, hooks) + "/ack/" + m.token;
-  }
+  if (field == "ack_link") return m.ack_url;
   if (!d) return {};
   if (field == "number") return d->number;
   if (field == "issuer") return d->issuer_name;
@@ -160,7 +158,8 @@ std::string zns_field(const std::string& field, const OutboundMessage& m) {
   if (field == "subject") return d->confidential() ? "Văn bản mật" : d->subject;
   if (field == "summary") return d->confidential() ? "Đề nghị nhận bản chính tại văn phòng" : d->summary;
   if (field == "ack_code") {
-    // "158-CV/HU" -> "OK 158", the reply DESIGN.md's recipients send.
+    // "OK 158": the reply that acknowledges; the store's code, else the number's digits.
+    if (!d->ack_code.empty()) return "OK " + d->ack_code;
     std::string digits;
     for (char c : d->number) {
       if (!std::isdigit(static_cast<unsigned char>(c))) break;
@@ -293,7 +292,12 @@ std::optional<SendError> ZaloOaGateway::refuse(const OutboundMessage& m) const {
 }
 
 net::HttpRequest ZaloOaGateway::build(const OutboundMessage& m) const {
-  std::string text = m.directive ? render_zalo_text(*m.directive, m.recipient_name, kMaxText) : m.text;
+  std::string footer;
+  if (m.directive && m.directive->ack_required && !m.directive->ack_code.empty())
+    footer = "\n\n" + acks::ack_footer(m.directive->ack_code, false) +
+             (m.ack_url.empty() ? "" : "\nHoặc bấm: " + m.ack_url);
+  const size_t room = kMaxText - std::min(kMaxText / 2, utf8_length(footer));
+  std::string text = m.directive ? render_zalo_text(*m.directive, m.recipient_name, room) + footer : m.text;
   json::object body{{"recipient", {{"user_id", m.address}}}, {"message", {{"text", text}}}};
   return post_json(base_url + "/v3.0/oa/message/cs", json::serialize(body));
 }

@@ -52,6 +52,7 @@ OutboundMessage message_from(const json::object& m, const Directive& d) {
   out.address = test::str(m, "address");
   out.recipient_name = test::str(m, "recipient_name");
   out.receipt_url = test::str(m, "receipt_url");
+  out.ack_url = test::str(m, "ack_url");
   out.directive = &d;
   return out;
 }

@@ -165,6 +165,58 @@ void read_feeds(MapReader& r, CapFeedConfig& cap) {
   r.finish();
 }
 
+void read_ack_policy(MapReader& r, AckPolicy& p) {
+  if (YAML::Node n = r.child("remind_before"); n.IsDefined()) {
+    p.remind_before_ms.clear();
+    if (!n.IsSequence()) {
+      r.diag().error(r.mark("remind_before"), r.what() + ".remind_before must be a list of durations");
+    } else {
+      for (const auto& item : n) {
+        auto ms = item.IsScalar() ? parse_duration_ms(item.Scalar()) : std::nullopt;
+        if (!ms || *ms <= 0) r.diag().error(item.Mark(), r.what() + ".remind_before: \"" +
+                                                           (item.IsScalar() ? item.Scalar() : "") +
+                                                           "\" is not a positive duration");
+        else p.remind_before_ms.push_back(*ms);
+      }
+    }
+  }
+  if (auto v = r.duration_ms("escalate_after")) p.escalate_after_ms = *v;
+  if (auto list = r.string_list("escalate_to")) {
+    p.escalate_to_superior = p.escalate_next_channel = false;
+    for (const auto& t : *list) {
+      if (t == "superior") p.escalate_to_superior = true;
+      else if (t == "next_channel") p.escalate_next_channel = true;
+      else r.diag().error(r.mark("escalate_to"), r.what() + ".escalate_to: \"" + t + "\" (superior, next_channel)");
+    }
+  }
+  r.finish();
+}
+
+void read_acks(MapReader& r, AcksConfig& a) {
+  if (auto v = r.positive_duration_ms("link_ttl")) a.link_ttl_ms = *v;
+  if (auto v = r.positive_duration_ms("check_interval")) a.check_interval_ms = std::max<int64_t>(*v, 50);
+  if (YAML::Node n = r.child("follow_up"); n.IsDefined()) {
+    MapReader fr(n, r.diag(), "acks.follow_up", r.mark("follow_up"));
+    if (fr.is_map()) {
+      static const char* const kKeys[] = {"normal", "khan", "thuong_khan", "hoa_toc"};
+      // "default" first, so an urgency's own entry overrides it.
+      if (YAML::Node dn = fr.child("default"); dn.IsDefined()) {
+        MapReader dr(dn, r.diag(), "acks.follow_up.default", fr.mark("default"));
+        AckPolicy p;
+        if (dr.is_map()) read_ack_policy(dr, p);
+        a.policy.fill(p);
+      }
+      for (size_t i = 0; i < 4; ++i)
+        if (YAML::Node un = fr.child(kKeys[i]); un.IsDefined()) {
+          MapReader ur(un, r.diag(), std::string("acks.follow_up.") + kKeys[i], fr.mark(kKeys[i]));
+          if (ur.is_map()) read_ack_policy(ur, a.policy[i]);
+        }
+      fr.finish();
+    }
+  }
+  r.finish();
+}
+
 void read_channels(MapReader& r, Config& c) {
   for (Channel ch : kAllChannels) {
     std::string name(to_string(ch));
@@ -285,6 +337,10 @@ ConfigLoad load_config(const std::string& path) {
       std::string host = c.http.address == "0.0.0.0" || c.http.address == "::" ? "127.0.0.1" : c.http.address;
       if (host.find(':') != std::string::npos) host = "[" + host + "]";
       c.dispatch.public_url = "http://" + host + ":" + std::to_string(c.http.port);
+    }
+    if (YAML::Node n = top.child("acks"); n.IsDefined()) {
+      MapReader r(n, d, "acks", top.mark("acks"));
+      if (r.is_map()) read_acks(r, c.acks);
     }
     if (YAML::Node n = top.child("feeds"); n.IsDefined()) {
       MapReader r(n, d, "feeds", top.mark("feeds"));

@@ -1,5 +1,6 @@
 #pragma once
 // heraldd's configuration: broker, store, HTTP listener, directory, channels.
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -77,6 +78,20 @@ struct ChannelConfig {
   LoudspeakerSettings loudspeaker;  // loudspeaker only
 };
 
+/// Reminders and escalation for one urgency (docs/acks.md).
+struct AckPolicy {
+  std::vector<int64_t> remind_before_ms{2LL * 3'600'000};  // reminders this long before the deadline
+  int64_t escalate_after_ms = 0;                           // escalation this long after it
+  bool escalate_to_superior = true;   // a notice to the person the directory names as superior
+  bool escalate_next_channel = false; // the directive again on the recipient's next channel
+};
+
+struct AcksConfig {
+  int64_t link_ttl_ms = 7LL * 86'400'000;  // ack links stay valid this long after the deadline
+  std::array<AckPolicy, 4> policy;          // by urgency: normal, khan, thuong_khan, hoa_toc
+  int64_t check_interval_ms = 1000;         // how often deadlines are looked at
+};
+
 /// The CAP 1.2 feed under /feeds/ (docs/loudspeaker.md).
 struct CapFeedConfig {
   bool enabled = true;
@@ -108,6 +123,7 @@ struct Config {
   std::map<Channel, ChannelConfig> channels;
   DispatchConfig dispatch;
   CapFeedConfig cap;
+  AcksConfig acks;
   std::map<std::string, std::shared_ptr<Gateway>> gateways;
 
   const LoudspeakerSettings& loudspeaker() const;

@@ -54,6 +54,9 @@ struct Directive {
   std::optional<int64_t> ack_deadline_ms;
   std::optional<LoudspeakerRequest> loudspeaker;
   std::vector<Attachment> attachments;
+  /// Not part of the message: the short code replies name it by ("158"), given by the
+  /// store when the directive needs acknowledgement.
+  std::string ack_code;
 
   bool confidential() const { return confidentiality != Confidentiality::normal; }
 };

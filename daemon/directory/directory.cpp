@@ -112,6 +112,16 @@ const Person* Directory::person(const std::string& id) const {
   return it == people_.end() ? nullptr : &it->second;
 }
 
+const Person* Directory::person_by_phone(const std::string& e164) const {
+  auto it = phone_index_.find(e164);
+  return it == phone_index_.end() ? nullptr : person(it->second);
+}
+
+const Person* Directory::person_by_zalo(const std::string& user_id) const {
+  auto it = zalo_index_.find(user_id);
+  return it == zalo_index_.end() ? nullptr : person(it->second);
+}
+
 const Zone* Directory::zone(const std::string& id) const {
   auto it = zones_.find(id);
   return it == zones_.end() ? nullptr : &it->second;
@@ -331,6 +341,13 @@ std::optional<Directory> Directory::from_yaml(const YAML::Node& root, Diagnostic
     dir.members_[gid].assign(people.begin(), people.end());
   }
   if (diag.errors().size() != errors_before) return std::nullopt;
+  for (const auto& [id, p] : dir.people_) {
+    // A number shared by two people (a shared office phone) names neither: a reply from
+    // it cannot say who read the directive.
+    if (!p.contacts.phone.empty() && !dir.phone_index_.emplace(p.contacts.phone, id).second)
+      dir.phone_index_[p.contacts.phone].clear();
+    if (!p.contacts.zalo_user_id.empty()) dir.zalo_index_.emplace(p.contacts.zalo_user_id, id);
+  }
   return dir;
 }
 

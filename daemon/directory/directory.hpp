@@ -62,6 +62,9 @@ class Directory {
   const Group* group(const std::string& id) const;
   const Person* person(const std::string& id) const;
   const Zone* zone(const std::string& id) const;
+  /// Who has this E.164 phone number or Zalo user id (replies come from these).
+  const Person* person_by_phone(const std::string& e164) const;
+  const Person* person_by_zalo(const std::string& user_id) const;
 
   /// Everyone in the group and its included groups, each once, ordered by id.
   std::vector<const Person*> members(const std::string& group_id) const;
@@ -83,6 +86,8 @@ class Directory {
   std::map<std::string, Zone> zones_;
   std::map<std::string, std::vector<std::string>> members_;  // group -> person ids
   std::map<std::string, std::string> alias_index_;           // match key -> group id
+  std::map<std::string, std::string> phone_index_;           // E.164 -> person id
+  std::map<std::string, std::string> zalo_index_;            // Zalo user id -> person id
 };
 
 }  // namespace herald

@@ -4,6 +4,8 @@
 
 #include "core/log.hpp"
 #include "core/time.hpp"
+#include "acks/ack_link.hpp"
+#include "render/followup.hpp"
 #include "render/sms_render.hpp"
 
 namespace herald {
@@ -127,6 +129,9 @@ std::shared_ptr<const Directive> Dispatcher::directive(const std::string& id) {
   DirectiveParse p = parse_directive(*raw, std::max<size_t>(raw->size(), cfg_.intake.max_directive_bytes));
   if (!p.directive) return nullptr;
   if (directives_.size() >= 1024) directives_.clear();  // a simple bound; misses re-parse
+  // The ack code is the store's, not the message's.
+  if (p.directive->ack_required)
+    if (auto detail = store_.directive(id)) p.directive->ack_code = detail->summary.ack_code;
   auto d = std::make_shared<const Directive>(std::move(*p.directive));
   directives_.emplace(id, d);
   return d;
@@ -154,10 +159,22 @@ void Dispatcher::send(Lane& lane, const ClaimedDelivery& c) {
   m.receipt_url = receipt_url(lane, c.token);
   m.directive = d.get();
   m.recipient_name = c.recipient_name;
+  // Reminders and escalations say their own thing (render/followup.hpp).
+  Directive followup;
+  if (c.purpose != "directive") {
+    followup = followup_view(*d, c.purpose, c.note);
+    m.directive = &followup;
+  }
+  if (m.directive->ack_required && !m.directive->ack_code.empty() && !ack_secret_.empty() &&
+      (c.channel == Channel::email || c.channel == Channel::zalo)) {
+    const int64_t base = d->ack_deadline_ms.value_or(now_ms());
+    m.ack_url = cfg_.dispatch.public_url + "/ack/" +
+                acks::sign_ack_token({c.id, (base + cfg_.acks.link_ttl_ms) / 1000}, ack_secret_);
+  }
   if (c.channel == Channel::sms) {
     SmsTemplate t = cfg_.channels.at(Channel::sms).sms_template;
     t.unaccented = t.unaccented || lane.gateway->unaccented();
-    RenderedSms r = render_sms(*d, t, {});
+    RenderedSms r = render_sms(*m.directive, t, {});
     m.text = std::move(r.text);
     m.coding = r.size.coding;
   }
@@ -268,7 +285,8 @@ void Dispatcher::finish(Lane& lane, const ClaimedDelivery& c, const SendResult& 
     if (credentials_current) refresh(lane);
   }
   auto d = directive(c.directive_id);
-  if (d && d->ack_deadline_ms && now + delay > *d->ack_deadline_ms) {
+  // An escalation is sent after the deadline by design; the rest is pointless after it.
+  if (d && d->ack_deadline_ms && c.purpose != "escalation" && now + delay > *d->ack_deadline_ms) {
     ++metrics_.send_failed;
     store_.transition(c.id, {DeliveryState::expired, Cause::gateway_failed, source,
                              "deadline passed before a retry could succeed", r.error.code, r.error.text, {}, {}});

@@ -28,6 +28,9 @@ class Dispatcher {
   Dispatcher(boost::asio::io_context& io, Store& store, net::CurlMulti& curl, const Config& cfg,
              Metrics& metrics);
 
+  /// The secret ack links are signed with (kept in the store; the HTTP layer checks them).
+  void set_ack_secret(std::string secret) { ack_secret_ = std::move(secret); }
+
   /// What loudspeaker deliveries read aloud; without it they fail (no announcement).
   void set_announcer(loudspeaker::Announcer* a, std::function<std::shared_ptr<const Directory>()> directory);
 
@@ -80,6 +83,7 @@ class Dispatcher {
   std::unordered_map<std::string, std::shared_ptr<const Directive>> directives_;
   std::mt19937_64 rng_;
   loudspeaker::Announcer* announcer_ = nullptr;
+  std::string ack_secret_;
   std::function<std::shared_ptr<const Directory>()> directory_;
   bool pump_posted_ = false;
   std::atomic<bool> stopping_{false};

@@ -52,6 +52,7 @@ json::object summary_json(const DirectiveSummary& s) {
           {"issued_at", s.issued_at},
           {"received_at", format_rfc3339_utc(s.received_at_ms)},
           {"deliveries", s.deliveries},
+          {"ack_code", s.ack_code.empty() ? json::value(nullptr) : json::value(s.ack_code)},
           {"cancelled", s.cancelled_at_ms ? json::value(json::object{{"at", format_rfc3339_utc(*s.cancelled_at_ms)},
                                                                       {"by", s.cancelled_by},
                                                                       {"reason", s.cancel_reason}})
@@ -174,6 +175,20 @@ Response api(const Request& req, ApiContext& ctx, const std::vector<std::string>
   }
   if (req.method() != bhttp::verb::get) return error(req, bhttp::status::method_not_allowed, "method not allowed");
   // segs: "api", "v1", "directives", ...
+  if (segs.size() == 3 && segs[2] == "replies") {
+    json::array list;
+    for (const auto& r : ctx.store.replies(200))
+      list.push_back({{"id", r.id},
+                      {"at", format_rfc3339_utc(r.at_ms)},
+                      {"channel", to_string(r.channel)},
+                      {"sender", r.sender},
+                      {"text", r.text},
+                      {"outcome", r.outcome},
+                      {"directive_id", r.directive_id.empty() ? json::value(nullptr) : json::value(r.directive_id)},
+                      {"recipient_id", r.recipient_id.empty() ? json::value(nullptr) : json::value(r.recipient_id)},
+                      {"detail", r.detail}});
+    return make(req, bhttp::status::ok, json::serialize(json::object{{"replies", std::move(list)}}));
+  }
   if (segs.size() < 3 || segs[2] != "directives") return error(req, bhttp::status::not_found, "no such resource");
   if (segs.size() == 3) {
     auto number = [&](const char* key, size_t def, size_t max) {
@@ -194,7 +209,8 @@ Response api(const Request& req, ApiContext& ctx, const std::vector<std::string>
   // percent-encoded segment, but the unencoded form is accepted for the plain GET.
   std::string id = segs[3];
   std::string sub;
-  if (segs.size() == 5 && (segs[4] == "deliveries" || segs[4] == "events") && ctx.store.directive(id)) {
+  if (segs.size() == 5 && (segs[4] == "deliveries" || segs[4] == "events" || segs[4] == "acks") &&
+      ctx.store.directive(id)) {
     sub = segs[4];
   } else {
     for (size_t i = 4; i < segs.size(); ++i) id += "/" + segs[i];
@@ -205,6 +221,31 @@ Response api(const Request& req, ApiContext& ctx, const std::vector<std::string>
     return make(req, bhttp::status::ok, json::serialize(detail_json(*d)));
   }
   json::array list;
+  if (sub == "acks") {
+    // Who acknowledged, when and how; who has not (?missing=1: only them).
+    auto it = params.find("missing");
+    const bool missing_only = it != params.end() && (*it).value != "0" && (*it).value != "false";
+    auto d = ctx.store.directive(id);
+    int64_t acked = 0, missing = 0;
+    for (const auto& a : ctx.store.ack_status(id)) {
+      (a.acknowledged ? acked : missing) += 1;
+      if (missing_only && a.acknowledged) continue;
+      json::array sent;
+      for (const auto& [ch, st] : a.deliveries) sent.push_back({{"channel", to_string(ch)}, {"state", to_string(st)}});
+      json::object o{{"recipient", {{"id", a.recipient_id}, {"name", a.recipient_name}}},
+                     {"acknowledged", a.acknowledged}, {"deliveries", std::move(sent)}};
+      if (a.acknowledged)
+        o["ack"] = {{"at", format_rfc3339_utc(a.at_ms)}, {"channel", to_string(a.channel)},
+                    {"text", a.text}, {"source", a.source}};
+      list.push_back(std::move(o));
+    }
+    return make(req, bhttp::status::ok,
+                json::serialize(json::object{{"directive", id},
+                                             {"code", d->summary.ack_code},
+                                             {"acknowledged", acked},
+                                             {"missing", missing},
+                                             {"recipients", std::move(list)}}));
+  }
   if (sub == "deliveries") {
     for (const auto& r : ctx.store.deliveries(id)) list.push_back(delivery_json(r));
     return make(req, bhttp::status::ok, json::serialize(json::object{{"deliveries", std::move(list)}}));
@@ -246,6 +287,7 @@ Response handle_request(const Request& req, ApiContext& ctx) {
       return api(req, ctx, segs, url->params());
     if (segs.size() == 2 && segs[0] == "hooks" && segs[1] == "zalo") return handle_zalo_hook(req, ctx);
     if (!segs.empty() && segs[0] == "feeds") return handle_feeds(req, ctx, segs);
+    if (segs.size() == 2 && segs[0] == "ack") return handle_ack(req, ctx, segs[1]);
     if (!segs.empty() && segs[0] == "hooks") {
       std::map<std::string, std::string> query;
       for (auto p : url->params()) query[std::string(p.key)] = std::string(p.value);

@@ -34,7 +34,12 @@ struct ApiContext {
   const Config* app_config = nullptr;
   std::function<std::shared_ptr<const Directory>()> directory;
   loudspeaker::Announcer* announcer = nullptr;
+  /// Signs and checks /ack/<token> links; empty: ack links are off.
+  std::string ack_secret;
 };
+
+/// /ack/<token> (ack.cpp).
+Response handle_ack(const Request& req, ApiContext& ctx, const std::string& token);
 
 /// /feeds/cap.atom, /feeds/cap/<id>.xml, /feeds/cap/<id>.cancel.xml, /feeds/audio/<key>.mp3
 /// (feeds.cpp).

@@ -3,12 +3,42 @@
 // 400, and every accepted receipt becomes an event whether or not it moves the state.
 #include <boost/json.hpp>
 
+#include "acks/inbox.hpp"
 #include "core/log.hpp"
+#include "core/time.hpp"
 #include "http/api.hpp"
 
 namespace json = boost::json;
 
 namespace herald::http {
+
+namespace {
+
+// A reply (MO) from a recipient. The answer's body is what Kannel's sms-service sends back
+// to the phone: help for a reply Herald could not place, nothing otherwise.
+Response handle_mo(const Request& req, ApiContext& ctx, const Gateway& gw,
+                   const std::map<std::string, std::string>& query) {
+  InboundCallback cb;
+  cb.method = std::string(req.method_string());
+  cb.query = query;
+  cb.body = req.body();
+  if (auto ct = req.find(bhttp::field::content_type); ct != req.end()) cb.content_type = std::string(ct->value());
+  auto reply = gw.parse_mo(cb);
+  if (!reply) return json_reply(req, bhttp::status::bad_request, {{"error", "not a reply this gateway understands"}});
+  auto dir = ctx.directory ? ctx.directory() : nullptr;
+  if (!dir) return json_reply(req, bhttp::status::service_unavailable, {{"error", "no directory"}});
+  acks::ReplyOutcome out = acks::take_reply(ctx.store, *dir, gw.channel(), reply->from, reply->text, now_ms());
+  Response res{bhttp::status::ok, req.version()};
+  res.set(bhttp::field::server, "heraldd");
+  res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
+  res.set("X-Herald-Outcome", out.outcome);
+  res.keep_alive(req.keep_alive());
+  res.body() = out.answer;
+  res.prepare_payload();
+  return res;
+}
+
+}  // namespace
 
 Response handle_hook(const Request& req, ApiContext& ctx, const std::vector<std::string>& segs,
                      const std::map<std::string, std::string>& query) {
@@ -25,6 +55,7 @@ Response handle_hook(const Request& req, ApiContext& ctx, const std::vector<std:
   if (!channel || it == ctx.gateways->end() || it->second->channel() != *channel)
     return reject(bhttp::status::not_found, "no such hook");
   const Gateway& gw = *it->second;
+  if (segs[3] == "mo") return handle_mo(req, ctx, gw, query);
   const std::string& token = segs[3];
   if (token.size() != 32) return reject(bhttp::status::not_found, "unknown delivery");
   auto row = ctx.store.delivery_by_token(token);

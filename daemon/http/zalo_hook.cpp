@@ -4,6 +4,7 @@
 // Delivery and read events move deliveries forward, each (msg_id, event) once.
 #include <boost/json.hpp>
 
+#include "acks/inbox.hpp"
 #include "core/log.hpp"
 #include "core/time.hpp"
 #include "http/api.hpp"
@@ -62,6 +63,13 @@ Response handle_zalo_hook(const Request& req, ApiContext& ctx) {
   }
   if (signers.empty()) return refuse("signature " + std::string(to_string(verdict)));
 
+  if (ev.name == "user_send_text") {
+    // A follower wrote to the OA: perhaps an acknowledgement.
+    auto dir = ctx.directory ? ctx.directory() : nullptr;
+    if (!dir || ev.sender_id.empty()) return json_reply(req, bhttp::status::ok, {{"event", ev.name}, {"ignored", true}});
+    acks::ReplyOutcome out = acks::take_reply(ctx.store, *dir, Channel::zalo, ev.sender_id, ev.text, now);
+    return json_reply(req, bhttp::status::ok, {{"event", ev.name}, {"outcome", out.outcome}});
+  }
   auto state = event_state(ev.name);
   if (!state) {
     // Followers, replies and the rest: acknowledged so Zalo does not retry; nothing to do.

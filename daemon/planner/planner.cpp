@@ -76,7 +76,7 @@ Plan plan_deliveries(const Directive& d, const Directory& dir, const Config& cfg
       if (usable(c) && (d.channels.empty() || wanted(c))) chain.push_back(c);
     if (!chain.empty()) {
       PlannedDelivery first{"person", p->id, p->name, chain[0], address_for(*p, chain[0]),
-                            DeliveryState::queued, {}, {}, {}, 0};
+                            DeliveryState::queued, {}, {}, {}, 0, "directive", {}};
       for (size_t i = 1; i < chain.size(); ++i)
         first.fallback += (i > 1 ? "," : "") + std::string(to_string(chain[i])) + ":" +
                           address_for(*p, chain[i]);
@@ -86,12 +86,12 @@ Plan plan_deliveries(const Directive& d, const Directory& dir, const Config& cfg
     for (Channel c : candidates) {
       if (!usable(c) || std::find(chain.begin(), chain.end(), c) != chain.end()) continue;
       plan.deliveries.push_back({"person", p->id, p->name, c, address_for(*p, c), DeliveryState::queued,
-                                 {}, {}, {}, 0});
+                                 {}, {}, {}, 0, "directive", {}});
     }
     if (plan.deliveries.size() == before) {
       Channel c = candidates.empty() ? Channel::sms : candidates.front();
       plan.deliveries.push_back({"person", p->id, p->name, c, "", DeliveryState::failed, "no_contact",
-                                 "no contact on an enabled channel among the requested ones", {}, 0});
+                                 "no contact on an enabled channel among the requested ones", {}, 0, "directive", {}});
     }
   }
   // A confidential directive is never read aloud; with `confidential: skip` not even its
@@ -100,7 +100,7 @@ Plan plan_deliveries(const Directive& d, const Directory& dir, const Config& cfg
   if (wanted(Channel::loudspeaker) && cfg.channel_enabled(Channel::loudspeaker) && !withheld)
     for (const auto& z : zones)
       plan.deliveries.push_back({"zone", z, dir.zone(z)->name, Channel::loudspeaker, z,
-                                 DeliveryState::queued, {}, {}, {}, 0});
+                                 DeliveryState::queued, {}, {}, {}, 0, "directive", {}});
   return plan;
 }
 

@@ -23,6 +23,10 @@ struct PlannedDelivery {
   /// "sms:+84912000101,email:a@b.example" (addresses resolved now, from the directory).
   std::string fallback;
   int64_t fallback_after_ms = 0;
+  /// "directive"; "reminder" (to someone who has not acknowledged) or "escalation" (to
+  /// their superior, `note` naming them), planned by the ack follow-ups.
+  std::string purpose = "directive";
+  std::string note;
 };
 
 struct Plan {

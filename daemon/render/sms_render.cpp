@@ -1,5 +1,7 @@
 #include "render/sms_render.hpp"
 
+#include "acks/reply.hpp"
+
 #include "text/vietnamese.hpp"
 
 namespace herald {
@@ -61,7 +63,11 @@ std::string shorten(const std::string& s, size_t max_chars) {
 }  // namespace
 
 RenderedSms render_sms(const Directive& d, const SmsTemplate& t, const std::string& link) {
+  // Every SMS of a directive needing acknowledgement says how to give it; the footer
+  // counts against the segment budget like the rest.
+  const std::string footer = d.ack_required && !d.ack_code.empty() ? " " + acks::ack_footer(d.ack_code, t.unaccented) : "";
   auto finish = [&](std::string text, std::string variant) {
+    text += footer;
     if (t.unaccented) text = unaccent(text);
     return RenderedSms{text, measure_sms(text), std::move(variant)};
   };

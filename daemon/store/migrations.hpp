@@ -5,7 +5,7 @@
 
 namespace herald::migrations {
 
-inline constexpr std::array<const char*, 4> kSqlite{
+inline constexpr std::array<const char*, 5> kSqlite{
     // 1: directives, deliveries, append-only events.
     R"sql(
 CREATE TABLE directives (
@@ -105,6 +105,85 @@ UPDATE directives SET zones = COALESCE(
   (SELECT group_concat(value, ',') FROM json_each(raw, '$.loudspeaker.zones')), '')
   WHERE json_valid(raw);
 CREATE INDEX directives_public ON directives(received_at_ms) WHERE zones <> '';
+)sql",
+    // 5: acknowledgements. Each directive needing one gets a short code; every reply is
+    // kept (matched or not); reminders and escalations are deliveries with a purpose,
+    // and each follow-up of a directive fires once (ack_timers).
+    R"sql(
+ALTER TABLE directives ADD COLUMN ack_code TEXT NOT NULL DEFAULT '';
+CREATE INDEX directives_ack_code ON directives(ack_code) WHERE ack_code <> '';
+-- A reminder goes on the channel the directive went on: one delivery per recipient and
+-- channel is no longer the rule, so the table is rebuilt with the purpose in its key
+-- (SQLite cannot drop a table constraint; migrations run with foreign keys off).
+CREATE TABLE deliveries_v5 (
+  id               INTEGER PRIMARY KEY,
+  directive_id     TEXT NOT NULL REFERENCES directives(id),
+  recipient_kind   TEXT NOT NULL,
+  recipient_id     TEXT NOT NULL,
+  recipient_name   TEXT NOT NULL,
+  channel          TEXT NOT NULL,
+  address          TEXT NOT NULL,
+  state            TEXT NOT NULL,
+  urgency_rank     INTEGER NOT NULL,
+  attempts         INTEGER NOT NULL DEFAULT 0,
+  next_attempt_ms  INTEGER NOT NULL,
+  error_code       TEXT NOT NULL DEFAULT '',
+  error_text       TEXT NOT NULL DEFAULT '',
+  token            TEXT NOT NULL,
+  gateway          TEXT NOT NULL DEFAULT '',
+  provider_ref     TEXT NOT NULL DEFAULT '',
+  sending_since_ms INTEGER,
+  created_at_ms    INTEGER NOT NULL,
+  updated_at_ms    INTEGER NOT NULL,
+  fallback         TEXT NOT NULL DEFAULT '',
+  fallback_after_ms INTEGER NOT NULL DEFAULT 0,
+  fallback_of      INTEGER REFERENCES deliveries(id),
+  sent_at_ms       INTEGER,
+  purpose          TEXT NOT NULL DEFAULT 'directive',  -- directive | reminder | escalation
+  note             TEXT NOT NULL DEFAULT '',           -- which reminder; whom an escalation is about
+  UNIQUE (directive_id, recipient_id, channel, purpose, note)
+);
+INSERT INTO deliveries_v5 (id, directive_id, recipient_kind, recipient_id, recipient_name, channel, address,
+  state, urgency_rank, attempts, next_attempt_ms, error_code, error_text, token, gateway, provider_ref,
+  sending_since_ms, created_at_ms, updated_at_ms, fallback, fallback_after_ms, fallback_of, sent_at_ms)
+SELECT id, directive_id, recipient_kind, recipient_id, recipient_name, channel, address,
+  state, urgency_rank, attempts, next_attempt_ms, error_code, error_text, token, gateway, provider_ref,
+  sending_since_ms, created_at_ms, updated_at_ms, fallback, fallback_after_ms, fallback_of, sent_at_ms
+FROM deliveries;
+DROP TABLE deliveries;
+ALTER TABLE deliveries_v5 RENAME TO deliveries;
+CREATE INDEX deliveries_due ON deliveries(channel, state, urgency_rank DESC, next_attempt_ms);
+CREATE UNIQUE INDEX deliveries_token ON deliveries(token);
+CREATE INDEX deliveries_unconfirmed ON deliveries(state, sent_at_ms) WHERE fallback != '';
+CREATE INDEX deliveries_provider_ref ON deliveries(gateway, provider_ref) WHERE provider_ref <> '';
+CREATE INDEX deliveries_recipient ON deliveries(recipient_id, directive_id);
+CREATE TABLE acks (
+  directive_id  TEXT NOT NULL REFERENCES directives(id),
+  recipient_id  TEXT NOT NULL,
+  channel       TEXT NOT NULL,
+  at_ms         INTEGER NOT NULL,
+  text          TEXT NOT NULL,
+  source        TEXT NOT NULL,
+  PRIMARY KEY (directive_id, recipient_id)
+);
+CREATE TABLE replies (
+  id            INTEGER PRIMARY KEY,
+  at_ms         INTEGER NOT NULL,
+  channel       TEXT NOT NULL,
+  sender        TEXT NOT NULL,
+  text          TEXT NOT NULL,
+  outcome       TEXT NOT NULL,
+  directive_id  TEXT,
+  recipient_id  TEXT,
+  detail        TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX replies_at ON replies(at_ms);
+CREATE TABLE ack_timers (
+  directive_id  TEXT NOT NULL REFERENCES directives(id),
+  kind          TEXT NOT NULL,
+  fired_at_ms   INTEGER NOT NULL,
+  PRIMARY KEY (directive_id, kind)
+);
 )sql",
 };
 

@@ -2,6 +2,7 @@
 #include <map>
 #include <mutex>
 
+#include "acks/reply.hpp"
 #include "core/random.hpp"
 #include "core/time.hpp"
 #include "store/migrations.hpp"
@@ -13,6 +14,9 @@ namespace herald {
 namespace {
 
 using sqlite::Statement;
+
+// How long a directive stays open for acknowledgement (and its code reserved).
+constexpr int64_t kAckOpenMs = 30LL * 86'400'000;
 
 /// SQLite in WAL mode: readers (the HTTP API) never block the writer (intake). One
 /// connection guarded by a mutex; each call is short.
@@ -36,8 +40,14 @@ class SqliteStore final : public Store {
       // FULL: a directive is acked to the broker right after its commit, so the commit
       // must survive a power loss too, not just a process crash.
       sqlite::exec(db_, "PRAGMA synchronous=FULL");
-      sqlite::exec(db_, "PRAGMA foreign_keys=ON");
+      // Migrations run with foreign keys off (a table rebuild needs it), then are checked.
+      sqlite::exec(db_, "PRAGMA foreign_keys=OFF");
       migrate();
+      {
+        Statement fk(db_, "PRAGMA foreign_key_check");
+        if (fk.step()) throw StoreError("store fails its foreign key check after migration (table " + fk.text(0) + ")");
+      }
+      sqlite::exec(db_, "PRAGMA foreign_keys=ON");
     } catch (...) {
       sqlite3_close(db_);
       throw;
@@ -75,12 +85,27 @@ class SqliteStore final : public Store {
       for (const auto& z : d.loudspeaker->zones) zones += (zones.empty() ? "" : ",") + z;
     ins.bind(13, zones);
     ins.run();
+    if (d.ack_required) {
+      // Unique among directives still open for acknowledgement: a reply names it by this.
+      Statement taken(db_,
+                      "SELECT 1 FROM directives WHERE ack_code = ?1 AND cancelled_at_ms IS NULL"
+                      " AND received_at_ms >= ?2 LIMIT 1");
+      std::string code = acks::derive_ack_code(d.number, d.id, [&](const std::string& c) {
+        taken.bind(1, c).bind(2, now - kAckOpenMs);
+        bool found = taken.step();
+        taken.reset();
+        return found;
+      });
+      Statement up(db_, "UPDATE directives SET ack_code = ?2 WHERE id = ?1");
+      up.bind(1, d.id).bind(2, code);
+      up.run();
+    }
 
     Statement del(db_,
                   "INSERT INTO deliveries(directive_id, recipient_kind, recipient_id, recipient_name,"
                   " channel, address, state, urgency_rank, next_attempt_ms, error_code, error_text,"
-                  " token, fallback, fallback_after_ms, created_at_ms, updated_at_ms)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?14, ?15, ?12, ?12)");
+                  " token, fallback, fallback_after_ms, created_at_ms, updated_at_ms, purpose, note)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?14, ?15, ?12, ?12, ?16, ?17)");
     Statement ev(db_,
                  "INSERT INTO events(delivery_id, directive_id, at_ms, from_state, to_state, source,"
                  " detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
@@ -89,7 +114,7 @@ class SqliteStore final : public Store {
       del.bind(5, to_string(p.channel)).bind(6, p.address).bind(7, to_string(p.state));
       del.bind(8, int64_t{rank(d.urgency)}).bind(9, now).bind(10, p.error_code);
       del.bind(11, p.error_text).bind(12, now).bind(13, random_token());
-      del.bind(14, p.fallback).bind(15, p.fallback_after_ms);
+      del.bind(14, p.fallback).bind(15, p.fallback_after_ms).bind(16, p.purpose).bind(17, p.note);
       del.run();
       int64_t id = sqlite3_last_insert_rowid(db_);
       ev.bind(1, id).bind(2, d.id).bind(3, now).bind(4, "").bind(5, to_string(p.state));
@@ -171,6 +196,231 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  std::vector<OpenAck> open_acks(const std::string& recipient_id, int64_t now) override {
+    std::lock_guard lock(mu_);
+    Statement q(db_,
+                "SELECT d.id, d.ack_code FROM directives d"
+                " WHERE d.ack_code <> '' AND d.cancelled_at_ms IS NULL AND d.received_at_ms >= ?2"
+                " AND EXISTS (SELECT 1 FROM deliveries x WHERE x.directive_id = d.id AND x.recipient_id = ?1"
+                "             AND x.purpose = 'directive' AND x.recipient_kind = 'person')"
+                " AND NOT EXISTS (SELECT 1 FROM acks a WHERE a.directive_id = d.id AND a.recipient_id = ?1)"
+                " ORDER BY d.received_at_ms DESC, d.id");
+    q.bind(1, recipient_id).bind(2, now - kAckOpenMs);
+    std::vector<OpenAck> out;
+    while (q.step()) out.push_back({q.text(0), q.text(1)});
+    return out;
+  }
+
+  AckOutcome acknowledge(const std::string& directive_id, const std::string& recipient_id, Channel channel,
+                         const std::string& text, const std::string& source, int64_t now) override {
+    std::lock_guard lock(mu_);
+    AckOutcome out;
+    Transaction tx(db_);
+    std::vector<std::pair<int64_t, DeliveryState>> theirs;
+    {
+      Statement q(db_,
+                  "SELECT id, state, purpose FROM deliveries WHERE directive_id = ?1 AND recipient_id = ?2"
+                  " AND purpose IN ('directive', 'reminder')");
+      q.bind(1, directive_id).bind(2, recipient_id);
+      while (q.step()) theirs.emplace_back(q.int64(0), parse_state(q.text(1)).value_or(DeliveryState::queued));
+    }
+    if (theirs.empty()) return out;
+    out.found = true;
+    {
+      Statement ins(db_,
+                    "INSERT OR IGNORE INTO acks(directive_id, recipient_id, channel, at_ms, text, source)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+      ins.bind(1, directive_id).bind(2, recipient_id).bind(3, to_string(channel)).bind(4, now);
+      ins.bind(5, text.substr(0, 1000)).bind(6, source);
+      ins.run();
+      if (sqlite3_changes(db_) == 0) {
+        out.already = true;
+        return out;
+      }
+    }
+    const std::string detail = "acknowledged by " + source;
+    for (const auto& [id, st] : theirs) {
+      // What failed or never left stays as it was; what reached them is acknowledged.
+      if (st != DeliveryState::queued && st != DeliveryState::retrying && st != DeliveryState::sent &&
+          st != DeliveryState::delivered && st != DeliveryState::read)
+        continue;
+      TransitionRequest t;
+      t.source = source;
+      if (st == DeliveryState::queued || st == DeliveryState::retrying) {
+        // A reminder or the next channel of a fallback chain: no longer needed.
+        t.to = DeliveryState::cancelled;
+        t.cause = Cause::operator_cancel;
+        t.detail = "not needed: " + detail;
+      } else {
+        t.to = DeliveryState::acknowledged;
+        t.cause = Cause::receipt;
+        t.detail = detail;
+      }
+      TransitionResult r = transition_locked(id, t, now);
+      if (r.applied) ++(t.to == DeliveryState::cancelled ? out.held_back : out.acknowledged);
+      Statement settle(db_, "UPDATE deliveries SET fallback = '' WHERE id = ?1");
+      settle.bind(1, id);
+      settle.run();
+    }
+    tx.commit();
+    return out;
+  }
+
+  void record_reply(const ReplyRecord& r, int64_t now) override {
+    std::lock_guard lock(mu_);
+    Statement ins(db_,
+                  "INSERT INTO replies(at_ms, channel, sender, text, outcome, directive_id, recipient_id, detail)"
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    ins.bind(1, now).bind(2, to_string(r.channel)).bind(3, r.sender.substr(0, 100)).bind(4, r.text.substr(0, 1000));
+    ins.bind(5, r.outcome);
+    if (r.directive_id.empty()) ins.bind_null(6);
+    else ins.bind(6, r.directive_id);
+    if (r.recipient_id.empty()) ins.bind_null(7);
+    else ins.bind(7, r.recipient_id);
+    ins.bind(8, r.detail);
+    ins.run();
+  }
+
+  std::vector<ReplyRow> replies(size_t limit) override {
+    std::lock_guard lock(mu_);
+    Statement q(db_,
+                "SELECT id, at_ms, channel, sender, text, outcome, COALESCE(directive_id, ''),"
+                " COALESCE(recipient_id, ''), detail FROM replies ORDER BY id DESC LIMIT ?1");
+    q.bind(1, static_cast<int64_t>(limit));
+    std::vector<ReplyRow> out;
+    while (q.step()) {
+      ReplyRow r;
+      r.id = q.int64(0);
+      r.at_ms = q.int64(1);
+      r.channel = parse_channel(q.text(2)).value_or(Channel::sms);
+      r.sender = q.text(3);
+      r.text = q.text(4);
+      r.outcome = q.text(5);
+      r.directive_id = q.text(6);
+      r.recipient_id = q.text(7);
+      r.detail = q.text(8);
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  std::vector<AckRow> ack_status(const std::string& directive_id) override {
+    std::lock_guard lock(mu_);
+    std::vector<AckRow> out;
+    std::map<std::string, size_t> index;
+    Statement q(db_,
+                "SELECT x.recipient_id, x.recipient_name, x.channel, x.state, a.channel, a.at_ms, a.text, a.source"
+                " FROM deliveries x LEFT JOIN acks a ON a.directive_id = x.directive_id AND a.recipient_id = x.recipient_id"
+                " WHERE x.directive_id = ?1 AND x.purpose = 'directive' AND x.recipient_kind = 'person'"
+                " ORDER BY x.recipient_id, x.id");
+    q.bind(1, directive_id);
+    while (q.step()) {
+      auto [it, fresh] = index.emplace(q.text(0), out.size());
+      if (fresh) {
+        AckRow r;
+        r.recipient_id = q.text(0);
+        r.recipient_name = q.text(1);
+        if (!q.is_null(4)) {
+          r.acknowledged = true;
+          r.channel = parse_channel(q.text(4)).value_or(Channel::sms);
+          r.at_ms = q.int64(5);
+          r.text = q.text(6);
+          r.source = q.text(7);
+        }
+        out.push_back(std::move(r));
+      }
+      out[it->second].deliveries.emplace_back(parse_channel(q.text(2)).value_or(Channel::sms),
+                                              parse_state(q.text(3)).value_or(DeliveryState::queued));
+    }
+    return out;
+  }
+
+  std::vector<AckWatch> ack_watches(int64_t now) override {
+    std::lock_guard lock(mu_);
+    Statement q(db_,
+                "SELECT id, urgency, ack_deadline_ms FROM directives WHERE ack_code <> ''"
+                " AND ack_deadline_ms IS NOT NULL AND cancelled_at_ms IS NULL AND received_at_ms >= ?1"
+                // Received after its deadline: nobody had time to acknowledge; no follow-ups.
+                " AND ack_deadline_ms > received_at_ms"
+                " AND NOT EXISTS (SELECT 1 FROM ack_timers t WHERE t.directive_id = directives.id"
+                "                 AND t.kind = 'escalation')");
+    q.bind(1, now - kAckOpenMs);
+    std::vector<AckWatch> out;
+    while (q.step()) {
+      AckWatch w;
+      w.directive_id = q.text(0);
+      const std::string u = q.text(1);
+      w.urgency = u == "hoa_toc" ? Urgency::hoa_toc : u == "thuong_khan" ? Urgency::thuong_khan
+                  : u == "khan" ? Urgency::khan : Urgency::normal;
+      w.deadline_ms = q.int64(2);
+      out.push_back(std::move(w));
+    }
+    Statement f(db_, "SELECT kind FROM ack_timers WHERE directive_id = ?1");
+    for (auto& w : out) {
+      f.bind(1, w.directive_id);
+      while (f.step()) w.fired.push_back(f.text(0));
+      f.reset();
+    }
+    return out;
+  }
+
+  std::vector<MissingAck> missing_acks(const std::string& directive_id) override {
+    std::lock_guard lock(mu_);
+    // The first delivery that reached each person who has not acknowledged: a reminder goes
+    // the same way.
+    Statement q(db_,
+                "SELECT x.recipient_id, x.recipient_name, x.channel, x.address FROM deliveries x"
+                " WHERE x.directive_id = ?1 AND x.purpose = 'directive' AND x.recipient_kind = 'person'"
+                " AND x.address <> ''"
+                " AND NOT EXISTS (SELECT 1 FROM acks a WHERE a.directive_id = x.directive_id AND a.recipient_id = x.recipient_id)"
+                " ORDER BY x.recipient_id, CASE WHEN x.state IN ('sent', 'delivered', 'read') THEN 0 ELSE 1 END, x.id");
+    q.bind(1, directive_id);
+    std::vector<MissingAck> out;
+    while (q.step()) {
+      if (!out.empty() && out.back().recipient_id == q.text(0)) continue;
+      out.push_back({q.text(0), q.text(1), parse_channel(q.text(2)).value_or(Channel::sms), q.text(3)});
+    }
+    return out;
+  }
+
+  bool add_followup(const std::string& directive_id, const std::string& kind,
+                    const std::vector<PlannedDelivery>& deliveries, int64_t now) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(db_);
+    Statement mark(db_, "INSERT OR IGNORE INTO ack_timers(directive_id, kind, fired_at_ms) VALUES (?1, ?2, ?3)");
+    mark.bind(1, directive_id).bind(2, kind).bind(3, now);
+    mark.run();
+    if (sqlite3_changes(db_) == 0) return false;  // fired before
+    int rank_value = 0;
+    {
+      Statement u(db_, "SELECT urgency FROM directives WHERE id = ?1");
+      u.bind(1, directive_id);
+      if (u.step()) {
+        const std::string v = u.text(0);
+        rank_value = v == "hoa_toc" ? 3 : v == "thuong_khan" ? 2 : v == "khan" ? 1 : 0;
+      }
+    }
+    Statement del(db_,
+                  "INSERT INTO deliveries(directive_id, recipient_kind, recipient_id, recipient_name,"
+                  " channel, address, state, urgency_rank, next_attempt_ms, token, created_at_ms, updated_at_ms,"
+                  " purpose, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9, ?8, ?8, ?10, ?11)");
+    Statement ev(db_, kEventInsert);
+    for (const auto& p : deliveries) {
+      del.bind(1, directive_id).bind(2, p.recipient_kind).bind(3, p.recipient_id).bind(4, p.recipient_name);
+      del.bind(5, to_string(p.channel)).bind(6, p.address).bind(7, int64_t{rank_value}).bind(8, now);
+      del.bind(9, random_token()).bind(10, p.purpose).bind(11, p.note);
+      del.run();
+      ev.bind(1, sqlite3_last_insert_rowid(db_)).bind(2, directive_id).bind(3, now).bind(4, "").bind(5, "queued");
+      ev.bind(6, "acks").bind(7, p.purpose + (p.note.empty() ? "" : ": " + p.note));
+      ev.run();
+    }
+    ev.bind_null(1).bind(2, directive_id).bind(3, now).bind(4, "").bind(5, kind).bind(6, "acks");
+    ev.bind(7, std::to_string(deliveries.size()) + " deliveries");
+    ev.run();
+    tx.commit();
+    return true;
+  }
+
   std::optional<DirectiveDetail> directive(const std::string& id) override {
     std::lock_guard lock(mu_);
     Statement q(db_, std::string(kSummarySelect) + " WHERE d.id = ?1");
@@ -238,8 +488,8 @@ class SqliteStore final : public Store {
     std::lock_guard lock(mu_);
     Transaction tx(db_);
     Statement q(db_,
-                "SELECT id, directive_id, recipient_id, address, token, attempts, state, recipient_name"
-                " FROM deliveries INDEXED BY deliveries_due"
+                "SELECT id, directive_id, recipient_id, address, token, attempts, state, recipient_name,"
+                " purpose, note FROM deliveries INDEXED BY deliveries_due"
                 " WHERE channel = ?1 AND state IN ('queued', 'retrying') AND next_attempt_ms <= ?2"
                 " ORDER BY urgency_rank DESC, next_attempt_ms, id LIMIT ?3");
     q.bind(1, to_string(channel)).bind(2, now).bind(3, static_cast<int64_t>(limit));
@@ -247,7 +497,7 @@ class SqliteStore final : public Store {
     std::vector<std::string> from;
     while (q.step()) {
       out.push_back({q.int64(0), q.text(1), q.text(2), channel, q.text(3), q.text(4),
-                     static_cast<int>(q.int64(5)) + 1, q.text(7)});
+                     static_cast<int>(q.int64(5)) + 1, q.text(7), q.text(8), q.text(9)});
       from.push_back(q.text(6));
     }
     Statement up(db_,
@@ -540,7 +790,7 @@ class SqliteStore final : public Store {
       "SELECT d.id, d.number, d.issuer_code, d.issuer_name, d.subject, d.urgency,"
       " d.confidentiality, d.issued_at, d.received_at_ms,"
       " (SELECT COUNT(*) FROM deliveries x WHERE x.directive_id = d.id),"
-      " d.zones, d.cancelled_at_ms, d.cancelled_by, d.cancel_reason FROM directives d";
+      " d.zones, d.cancelled_at_ms, d.cancelled_by, d.cancel_reason, d.ack_code FROM directives d";
 
   /// BEGIN IMMEDIATE takes the write lock up front, so a busy store fails at the start
   /// rather than half-way; rolls back unless committed.
@@ -582,6 +832,7 @@ class SqliteStore final : public Store {
     if (!q.is_null(11)) s.cancelled_at_ms = q.int64(11);
     s.cancelled_by = q.text(12);
     s.cancel_reason = q.text(13);
+    s.ack_code = q.text(14);
     return s;
   }
 

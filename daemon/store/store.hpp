@@ -45,6 +45,62 @@ struct DirectiveSummary {
   std::optional<int64_t> cancelled_at_ms;
   std::string cancelled_by;
   std::string cancel_reason;
+  std::string ack_code;
+};
+
+struct AckRow {
+  std::string recipient_id;
+  std::string recipient_name;
+  bool acknowledged = false;
+  Channel channel = Channel::sms;  // how they acknowledged
+  int64_t at_ms = 0;
+  std::string text;    // what they replied, or "ack link"
+  std::string source;  // "reply:sms:+8491...", "link", ...
+  std::vector<std::pair<Channel, DeliveryState>> deliveries;  // what was sent to them
+};
+
+/// A directive someone may still acknowledge, with its code.
+struct OpenAck {
+  std::string directive_id;
+  std::string code;
+};
+
+struct AckOutcome {
+  bool found = false;       // the directive exists and this recipient was sent it
+  bool already = false;     // acknowledged before: nothing changed
+  size_t acknowledged = 0;  // their deliveries now `acknowledged`
+  size_t held_back = 0;     // their reminders and fallbacks not sent yet, now `cancelled`
+};
+
+struct ReplyRecord {
+  Channel channel = Channel::sms;
+  std::string sender;   // phone or Zalo user id as it came
+  std::string text;
+  std::string outcome;  // acknowledged, already, unknown_sender, ambiguous, unknown_code, none_open, not_an_ack
+  std::string directive_id;
+  std::string recipient_id;
+  std::string detail;
+};
+
+struct ReplyRow : ReplyRecord {
+  int64_t id = 0;
+  int64_t at_ms = 0;
+};
+
+/// A directive whose acknowledgement deadline drives reminders and escalation.
+struct AckWatch {
+  std::string directive_id;
+  Urgency urgency = Urgency::normal;
+  int64_t deadline_ms = 0;
+  std::vector<std::string> fired;  // follow-ups done ("reminder:0", "escalation")
+};
+
+/// Someone who has not acknowledged, and how the directive first reached them.
+struct MissingAck {
+  std::string recipient_id;
+  std::string recipient_name;
+  Channel channel = Channel::sms;
+  std::string address;
 };
 
 struct CancelOutcome {
@@ -88,6 +144,8 @@ struct ClaimedDelivery {
   std::string token;
   int attempts = 0;  // including this one
   std::string recipient_name;
+  std::string purpose = "directive";
+  std::string note;
 };
 
 /// A proposed state change; the store applies it only if transition_allowed() agrees,
@@ -186,6 +244,27 @@ class Store {
   /// Deliveries with a fallback chain that were sent but got no receipt within their
   /// chain's wait: `expired` (receipt_timeout), and the next channel queued.
   virtual size_t expire_unconfirmed(int64_t now_ms) = 0;
+
+  // ---- acknowledgements ------------------------------------------------------------------
+  /// Directives sent to `recipient_id` that need their acknowledgement and do not have
+  /// it yet (not cancelled, received within the last 30 days), newest first.
+  virtual std::vector<OpenAck> open_acks(const std::string& recipient_id, int64_t now_ms) = 0;
+  /// Records that `recipient_id` acknowledged: their deliveries of it become
+  /// `acknowledged`, their reminders and fallbacks not yet sent `cancelled`. Once only.
+  virtual AckOutcome acknowledge(const std::string& directive_id, const std::string& recipient_id,
+                                 Channel channel, const std::string& text, const std::string& source,
+                                 int64_t now_ms) = 0;
+  virtual void record_reply(const ReplyRecord& r, int64_t now_ms) = 0;
+  virtual std::vector<ReplyRow> replies(size_t limit) = 0;
+  /// Everyone the directive was addressed to, acknowledged or not.
+  virtual std::vector<AckRow> ack_status(const std::string& directive_id) = 0;
+  /// Open directives with an acknowledgement deadline (for reminders and escalation).
+  virtual std::vector<AckWatch> ack_watches(int64_t now_ms) = 0;
+  virtual std::vector<MissingAck> missing_acks(const std::string& directive_id) = 0;
+  /// Adds the follow-up `kind` of a directive (its deliveries, possibly none) once: false
+  /// when it was added before (by this or another instance).
+  virtual bool add_followup(const std::string& directive_id, const std::string& kind,
+                            const std::vector<PlannedDelivery>& deliveries, int64_t now_ms) = 0;
 
   // ---- gateway state (rotating credentials) -----------------------------------------------
   /// Values a gateway persisted under "<gateway>.<key>".

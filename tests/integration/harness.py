@@ -112,10 +112,10 @@ class Vhost:
 class Daemon:
     """One heraldd with its own config, store and HTTP port."""
 
-    def __init__(self, vhost, workdir, extra_config=None):
+    def __init__(self, vhost, workdir, extra_config=None, port=None):
         self.vhost = vhost
         self.workdir = workdir
-        self.port = free_port()
+        self.port = port or free_port()
         self.token = secrets.token_hex(16)
         self.store_path = os.path.join(workdir, "herald.db")
         self.config_path = os.path.join(workdir, "herald.yaml")
@@ -221,12 +221,13 @@ class DaemonTestCase(unittest.TestCase):
     """Each test class gets a vhost and a heraldd; tests add directives to it."""
 
     extra_config = None
+    port = None  # a fixed HTTP port (Kannel's MO get-url names one); default: a free one
 
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="herald-it-")
         cls.vhost = Vhost(f"it-{cls.__name__}-{secrets.token_hex(3)}").__enter__()
-        cls.daemon = Daemon(cls.vhost, cls.tmp.name, cls.extra_config).start()
+        cls.daemon = Daemon(cls.vhost, cls.tmp.name, cls.extra_config, cls.port).start()
 
     @classmethod
     def tearDownClass(cls):

@@ -109,7 +109,10 @@ class ZaloOa(ZaloDaemon):
         text = req["message"]["text"]
         self.assertEqual(text.split("\n")[0],
                          f"[KHẨN] {self.seed['issuer']['name']} - văn bản số {self.seed['number']} ngày 12/07/2021")
-        self.assertTrue(text.endswith(self.seed["summary"]), "the body is too long: the summary instead")
+        self.assertIn(self.seed["summary"], text, "the body is too long: the summary instead")
+        self.assertNotIn(self.seed["body"][:200], text)
+        # It says how to acknowledge: the code, and the recipient's own signed link.
+        self.assertRegex(text, r"Trả lời OK 158 để xác nhận\.\nHoặc bấm: http://127\.0\.0\.1:\d+/ack/[A-Za-z0-9_-]+$")
         self.assertIn(self.seed["subject"], text)
         self.assertLessEqual(len(text), 2000)
         # Expired token: refreshed exactly once, the send then succeeded, and the rotated

@@ -122,9 +122,9 @@ TEST_F(StoreTest, FailedDeliveriesAreCountedByState) {
   Directive d = seed_;
   d.id = "test/no-contact";
   PlannedDelivery failed{"person", "vt-huyen-uy", "Huỳnh Văn Em (giả định)", Channel::sms, "",
-                         DeliveryState::failed, "no_contact", "no contact", {}, 0};
+                         DeliveryState::failed, "no_contact", "no contact", {}, 0, "directive", {}};
   PlannedDelivery queued{"zone", "an-hiep", "Xã An Hiệp", Channel::loudspeaker, "an-hiep",
-                         DeliveryState::queued, "", "", {}, 0};
+                         DeliveryState::queued, "", "", {}, 0, "directive", {}};
   ASSERT_TRUE(store->commit_directive(d, "{}", {failed, queued}).created);
   auto detail = store->directive("test/no-contact");
   ASSERT_TRUE(detail.has_value());

@@ -18,7 +18,7 @@ std::optional<SendError> HttpEmailGateway::refuse(const OutboundMessage& m) cons
 }
 
 net::HttpRequest HttpEmailGateway::build(const OutboundMessage& m) const {
-  const EmailContent c = m.directive ? render_email(*m.directive, m.recipient_name) : EmailContent{};
+  const EmailContent c = m.directive ? render_email(*m.directive, m.recipient_name, m.ack_url) : EmailContent{};
   const std::string mid = message_id(m.token, message_id_domain);
   return build_request(m, [&](const std::string& key) -> std::optional<std::string> {
     if (key == "to_name") return m.recipient_name;

@@ -51,7 +51,7 @@ std::optional<SendError> SmtpGateway::refuse(const OutboundMessage& m) const {
 }
 
 std::string SmtpGateway::message(const OutboundMessage& m) const {
-  EmailContent c = m.directive ? render_email(*m.directive, m.recipient_name) : EmailContent{};
+  EmailContent c = m.directive ? render_email(*m.directive, m.recipient_name, m.ack_url) : EmailContent{};
   mime::Message msg;
   msg.from_name = from_name;
   msg.from_addr = from;

@@ -185,6 +185,29 @@ SendResult HttpJsonGateway::parse(const net::HttpResponse& r) const {
   return out;
 }
 
+std::optional<InboundReply> HttpJsonGateway::parse_mo(const InboundCallback& cb) const {
+  if (mo_from.empty()) return std::nullopt;
+  json::value parsed;
+  std::map<std::string, std::string> form;
+  const std::string type = lowercase(cb.content_type);
+  if (!cb.body.empty() && type.find("json") != std::string::npos) {
+    json::error_code ec;
+    parsed = json::parse(cb.body, ec);
+    if (ec) return std::nullopt;
+  } else if (!cb.body.empty() && type.find("application/x-www-form-urlencoded") != std::string::npos) {
+    form = form_fields(cb.body);
+  }
+  auto field = [&](const std::string& where) -> std::string {
+    if (where[0] == '/') return parsed.is_null() ? std::string() : text_at(parsed, where);
+    if (auto it = cb.query.find(where); it != cb.query.end()) return it->second;
+    if (auto it = form.find(where); it != form.end()) return it->second;
+    return {};
+  };
+  InboundReply r{field(mo_from), mo_text.empty() ? std::string() : field(mo_text)};
+  if (r.from.empty()) return std::nullopt;
+  return r;
+}
+
 ReceiptParse HttpJsonGateway::parse_receipt(const InboundCallback& cb) const {
   json::value parsed;
   const json::value* body = nullptr;
@@ -316,6 +339,14 @@ void HttpJsonGateway::read_settings(HttpJsonGateway& gw, const std::string& name
           }
       }
       rr.finish();
+    }
+  }
+  if (YAML::Node mo = r.child("mo"); mo.IsDefined()) {
+    MapReader mr(mo, d, r.what() + ".mo", r.mark("mo"));
+    if (mr.is_map()) {
+      g->mo_from = mr.string("from", true).value_or("");
+      g->mo_text = mr.string("text", true).value_or("");
+      mr.finish();
     }
   }
   const auto known = g->placeholders();

@@ -34,11 +34,14 @@ class HttpJsonGateway : public Gateway {
   std::string receipt_id;      // same forms, optional: provider id in the callback
   std::string receipt_reason;  // same forms, optional: why it failed, kept as the error text
   std::map<std::string, DeliveryState> receipt_map;
+  std::string mo_from;  // replies (MO): "/pointer" into a JSON post, or a query/form field
+  std::string mo_text;
 
   Channel channel() const override { return Channel::sms; }
   net::HttpRequest build(const OutboundMessage& m) const override;
   SendResult parse(const net::HttpResponse& r) const override;
   ReceiptParse parse_receipt(const InboundCallback& cb) const override;
+  std::optional<InboundReply> parse_mo(const InboundCallback& cb) const override;
 
   /// Fills {{to}}, {{to_msisdn}}, {{to_national}}, {{text}}, {{token}}, {{receipt_url}},
   /// {{delivery_id}}, {{coding}}, {{secret.NAME}}; `json_escape` for the JSON body.

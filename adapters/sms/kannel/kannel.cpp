@@ -117,4 +117,11 @@ std::unique_ptr<Gateway> KannelGateway::from_yaml(const std::string& name, MapRe
   return g;
 }
 
+std::optional<InboundReply> KannelGateway::parse_mo(const InboundCallback& cb) const {
+  auto from = cb.query.find("from");
+  if (from == cb.query.end() || from->second.empty()) return std::nullopt;
+  auto text = cb.query.find("text");
+  return InboundReply{from->second, text == cb.query.end() ? std::string() : text->second};
+}
+
 }  // namespace herald

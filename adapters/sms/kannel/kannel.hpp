@@ -22,6 +22,8 @@ class KannelGateway final : public Gateway {
   net::HttpRequest build(const OutboundMessage& m) const override;
   SendResult parse(const net::HttpResponse& r) const override;
   ReceiptParse parse_receipt(const InboundCallback& cb) const override;
+  /// smsbox's sms-service get-url: ?from=%p&to=%P&text=%a&time=%t.
+  std::optional<InboundReply> parse_mo(const InboundCallback& cb) const override;
 
   static std::unique_ptr<Gateway> from_yaml(const std::string& name, MapReader& r);
 };

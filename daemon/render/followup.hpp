@@ -1,0 +1,15 @@
+#pragma once
+// What a reminder or an escalation says, as a directive the channel renderers already
+// know how to send: a reminder is the directive again, marked; an escalation tells a
+// superior who has not acknowledged, and carries none of a confidential directive's content.
+#include <string>
+
+#include "directive/directive.hpp"
+
+namespace herald {
+
+/// `purpose`: "reminder" or "escalation" (anything else: `d` unchanged); `note`: for an
+/// escalation, the names of those who have not acknowledged.
+Directive followup_view(const Directive& d, const std::string& purpose, const std::string& note);
+
+}  // namespace herald
