@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
   dispatcher.set_ack_secret(ack_secret);
   http::ApiContext api{*store, metrics, cfg.http, [&] { return consumer.connected(); },
                        &cfg.gateways, [&] { return dispatcher.metrics_text(); },
-                       &cfg, current_directory, announcer.get(), ack_secret};
+                       &cfg, current_directory, announcer.get(), ack_secret, [&] { dispatcher.kick(); }};
   http::Server server(io, cfg.http, api);
   try {
     server.start();

@@ -14,6 +14,7 @@ struct ReplyOutcome {
   std::string outcome;       // as ReplyRecord::outcome
   std::string directive_id;  // when one was acknowledged
   std::string answer;        // help text to send back to the sender; empty: nothing
+  bool queued_help = false;  // the help was queued as a message (Zalo), not left to the caller
 };
 
 /// `sender` is the phone as the gateway gave it (sms) or the Zalo user id (zalo).

@@ -171,7 +171,12 @@ void Dispatcher::send(Lane& lane, const ClaimedDelivery& c) {
     m.ack_url = cfg_.dispatch.public_url + "/ack/" +
                 acks::sign_ack_token({c.id, (base + cfg_.acks.link_ttl_ms) / 1000}, ack_secret_);
   }
-  if (c.channel == Channel::sms) {
+  if (c.purpose == "help") {
+    // How to acknowledge, to someone whose reply could not be placed: the text is the note.
+    m.directive = nullptr;
+    m.text = c.note;
+  }
+  if (c.channel == Channel::sms && m.directive) {
     SmsTemplate t = cfg_.channels.at(Channel::sms).sms_template;
     t.unaccented = t.unaccented || lane.gateway->unaccented();
     RenderedSms r = render_sms(*m.directive, t, {});

@@ -36,6 +36,8 @@ struct ApiContext {
   loudspeaker::Announcer* announcer = nullptr;
   /// Signs and checks /ack/<token> links; empty: ack links are off.
   std::string ack_secret;
+  /// New deliveries were queued by a request (a help message): wake the dispatcher.
+  std::function<void()> on_queued;
 };
 
 /// /ack/<token> (ack.cpp).

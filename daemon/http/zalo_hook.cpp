@@ -68,7 +68,9 @@ Response handle_zalo_hook(const Request& req, ApiContext& ctx) {
     auto dir = ctx.directory ? ctx.directory() : nullptr;
     if (!dir || ev.sender_id.empty()) return json_reply(req, bhttp::status::ok, {{"event", ev.name}, {"ignored", true}});
     acks::ReplyOutcome out = acks::take_reply(ctx.store, *dir, Channel::zalo, ev.sender_id, ev.text, now);
-    return json_reply(req, bhttp::status::ok, {{"event", ev.name}, {"outcome", out.outcome}});
+    if (out.queued_help && ctx.on_queued) ctx.on_queued();
+    return json_reply(req, bhttp::status::ok,
+                      {{"event", ev.name}, {"outcome", out.outcome}, {"help", out.queued_help}});
   }
   auto state = event_state(ev.name);
   if (!state) {

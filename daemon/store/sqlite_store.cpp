@@ -401,7 +401,7 @@ class SqliteStore final : public Store {
       }
     }
     Statement del(db_,
-                  "INSERT INTO deliveries(directive_id, recipient_kind, recipient_id, recipient_name,"
+                  "INSERT OR IGNORE INTO deliveries(directive_id, recipient_kind, recipient_id, recipient_name,"
                   " channel, address, state, urgency_rank, next_attempt_ms, token, created_at_ms, updated_at_ms,"
                   " purpose, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9, ?8, ?8, ?10, ?11)");
     Statement ev(db_, kEventInsert);
@@ -410,6 +410,7 @@ class SqliteStore final : public Store {
       del.bind(5, to_string(p.channel)).bind(6, p.address).bind(7, int64_t{rank_value}).bind(8, now);
       del.bind(9, random_token()).bind(10, p.purpose).bind(11, p.note);
       del.run();
+      if (sqlite3_changes(db_) == 0) continue;  // the same message to the same person exists
       ev.bind(1, sqlite3_last_insert_rowid(db_)).bind(2, directive_id).bind(3, now).bind(4, "").bind(5, "queued");
       ev.bind(6, "acks").bind(7, p.purpose + (p.note.empty() ? "" : ": " + p.note));
       ev.run();

@@ -294,6 +294,31 @@ class LinksAndZalo(DaemonTestCase):
         # Zalo deliveries of those who acknowledged are acknowledged too (on every channel).
         self.assertTrue(all(x["state"] in ("acknowledged", "failed") for x in row["deliveries"]), row)
 
+        # With two directives open, a bare "ok" on Zalo is ambiguous: recorded, and the help
+        # goes back as an OA message.
+        d2 = directive(f"it-links/{secrets.token_hex(3)}/160", "160-TB/HU", future,
+                       channels=["zalo"], recipients=[{"group": "ban-thuong-vu"}])
+        self.publish(d2)
+        wait_until(lambda: all(r["deliveries"] and r["deliveries"][0]["state"] == "sent"
+                               for r in self.acks(d2["id"]).values()), timeout=30, what="the second directive")
+        unsure_id = PEOPLE[tamperer]["contacts"]["zalo_user_id"]
+        ts = str(int(time.time() * 1000))
+        body = json.dumps({"app_id": self.APP_ID, "event_name": "user_send_text", "sender": {"id": unsure_id},
+                           "recipient": {"id": "579745863508352884"},
+                           "message": {"msg_id": "reply-" + secrets.token_hex(4), "text": "ok"},
+                           "timestamp": ts}, separators=(",", ":"))
+        status, answer = self.zalo.post_event(f"http://127.0.0.1:{self.daemon.port}", body,
+                                              self.zalo.signature(body, ts))
+        self.assertEqual((status, answer["outcome"], answer["help"]), (200, "ambiguous", True))
+
+        def help_sent():
+            return [req["message"]["text"] for path, req in list(self.zalo.sent.values())
+                    if req.get("recipient", {}).get("user_id") == unsure_id and "160" in req["message"]["text"]
+                    and "158" in req["message"]["text"] and "Trả lời OK" not in req["message"]["text"]]
+        texts = wait_until(help_sent, timeout=30, what="the help message on Zalo")
+        self.assertIn("xác nhận", texts[0])
+        self.assertFalse(self.acks(d["id"])[tamperer]["acknowledged"])
+
     def test_expired_link_does_not_acknowledge(self):
         # Deadline long past and links valid 1 h after it: already expired when sent.
         past = datetime.datetime(2021, 7, 13, 17, tzinfo=ICT)

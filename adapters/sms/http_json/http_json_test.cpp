@@ -130,6 +130,42 @@ TEST_P(HttpJsonBuild, RequestOut) {
 INSTANTIATE_TEST_SUITE_P(Testdata, HttpJsonBuild, ::testing::ValuesIn(test::read_cases(testdata("build.json"))),
                          case_name);
 
+TEST(HttpJson, RepliesComeInThroughTheConfiguredMoFields) {
+  auto g = test::gateway_from_yaml("sms-mo", R"(type: http_json
+url: https://sms.example.vn/send
+body: '{"to": "{{to}}", "text": "{{text}}"}'
+mo: {from: /Phone, text: /Message}
+)");
+  ASSERT_NE(g, nullptr);
+  InboundCallback cb;
+  cb.method = "POST";
+  cb.content_type = "application/json";
+  cb.body = R"({"Phone": "0912000401", "Message": "Đã nhận 158", "Time": "2021-07-12 09:00"})";
+  auto r = g->parse_mo(cb);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->from, "0912000401");
+  EXPECT_EQ(r->text, "Đã nhận 158");
+  cb.body = R"({"Message": "OK"})";
+  EXPECT_FALSE(g->parse_mo(cb).has_value());  // no sender: not a reply
+  cb.body = "not json";
+  EXPECT_FALSE(g->parse_mo(cb).has_value());
+  // Form and query fields by name.
+  auto q = test::gateway_from_yaml("sms-mo-q", R"(type: http_json
+url: https://sms.example.vn/send
+body: '{"to": "{{to}}"}'
+mo: {from: msisdn, text: content}
+)");
+  InboundCallback get;
+  get.method = "GET";
+  get.query = {{"msisdn", "84912000402"}, {"content", "ok 158"}};
+  r = q->parse_mo(get);
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->from, "84912000402");
+  EXPECT_EQ(r->text, "ok 158");
+  // Without `mo:` the gateway takes no replies.
+  EXPECT_FALSE(gateway("gateway.yaml")->parse_mo(get).has_value());
+}
+
 TEST(HttpJson, ConfiguredContentTypeAndMethodAreKept) {
   auto g = test::gateway_from_yaml("sms-put", R"(type: http_json
 url: http://127.0.0.1:9090/messages/{{token}}
