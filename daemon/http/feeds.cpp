@@ -2,7 +2,6 @@
 // index, and the spoken audio those alerts and the controller jobs point to. No token:
 // what is here is what the loudspeakers broadcast anyway (confidential directives carry
 // only their notice, or are absent).
-#include <cctype>
 #include <fstream>
 #include <sstream>
 
@@ -11,6 +10,7 @@
 #include "feeds/cap.hpp"
 #include "http/api.hpp"
 #include "loudspeaker/announcer.hpp"
+#include "net/url.hpp"
 #include "render/announcement.hpp"
 
 namespace herald::http {
@@ -31,23 +31,6 @@ Response reply(const Request& req, bhttp::status status, std::string body, std::
 
 Response not_found(const Request& req, std::string_view what) {
   return json_reply(req, bhttp::status::not_found, {{"error", what}});
-}
-
-// One path segment: unreserved characters stay, everything else is %XX ('/' included,
-// so "hu-chauthanh/158-CV/HU/2021" stays one segment).
-std::string segment_encode(std::string_view s) {
-  static const char* const kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
 }
 
 bool ends_with(std::string_view s, std::string_view suffix) {
@@ -86,7 +69,7 @@ std::optional<Loaded> load(ApiContext& ctx, const DirectiveSummary& s) {
 }
 
 std::string document_url(ApiContext& ctx, const std::string& id, bool cancel) {
-  return ctx.app_config->dispatch.public_url + "/feeds/cap/" + segment_encode(id) + (cancel ? ".cancel.xml" : ".xml");
+  return ctx.app_config->dispatch.public_url + "/feeds/cap/" + net::percent_encode(id) + (cancel ? ".cancel.xml" : ".xml");
 }
 
 Response atom(const Request& req, ApiContext& ctx) {

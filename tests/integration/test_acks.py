@@ -6,10 +6,7 @@ from an unknown number, a reply without a code, an ambiguous one answered with h
 reminder to those who have not acknowledged and the escalation to their superiors after
 the deadline; and separately, the signed ack link in an email and a Zalo reply."""
 import datetime
-import email
-import email.policy
 import json
-import mailbox
 import os
 import re
 import secrets
@@ -22,10 +19,10 @@ import urllib.request
 import kannel
 from fake_zalo import FakeZalo
 from harness import REPO, SEED, STATE_ENV, DaemonTestCase, load_directory, wait_until
+from maildir import MAILDIR, messages_for
 
 MO_PORT = 18080  # scripts/services: HERALD_MO_URL http://127.0.0.1:18080/hooks/sms/kannel-local/mo
 SERVICES = os.path.join(REPO, "scripts", "services")
-MAILDIR = STATE_ENV.get("HERALD_SMTP_MAILDIR", "")
 SMTP_PORT = int(STATE_ENV.get("HERALD_SMTP_PORT", "2525"))
 DIRECTORY = load_directory()
 PEOPLE = {p["id"]: p for p in DIRECTORY["people"]}
@@ -208,27 +205,12 @@ class LinksAndZalo(DaemonTestCase):
     def tearDownClass(cls):
         super().tearDownClass()
         cls.zalo.close()
-        box = mailbox.Maildir(MAILDIR, factory=None, create=False)
-        for key in list(box.keys()):
-            try:
-                with open(os.path.join(MAILDIR, "new", key), "rb") as f:
-                    if cls.domain.encode() in f.read():
-                        box.discard(key)
-            except FileNotFoundError:
-                pass
+        messages_for(cls.domain, remove=True)  # the sink's maildir does not grow run after run
 
     def mails(self):
-        out = {}
-        box = mailbox.Maildir(MAILDIR, factory=None, create=False)
-        for key in box.keys():
-            try:
-                with open(os.path.join(MAILDIR, "new", key), "rb") as f:
-                    msg = email.message_from_binary_file(f, policy=email.policy.default)
-            except FileNotFoundError:
-                continue
-            if (msg["Message-ID"] or "").endswith("@" + self.domain + ">"):
-                out[msg["To"].addresses[0].addr_spec] = msg.get_body(("plain",)).get_content()
-        return out
+        """{address: plain-text body} of this run's mail."""
+        return {m["To"].addresses[0].addr_spec: m.get_body(("plain",)).get_content()
+                for msgs in messages_for(self.domain).values() for m in msgs}
 
     def acks(self, did):
         return {r["recipient"]["id"]: r for r in self.daemon.api(

@@ -2,18 +2,15 @@
 aiosmtpd, keeping each message raw in a Maildir): one message per email recipient of the
 seed directive, a Vietnamese subject and body that survive byte for byte, a Message-ID
 Herald can match to its delivery, and a mailbox refused with 550 failing for good."""
-import email
-import email.policy
 import json
-import mailbox
 import os
 import secrets
 import unittest
 
 from harness import SEED, STATE_ENV, DaemonTestCase, expected_deliveries, load_directory, wait_until
+from maildir import MAILDIR, messages_for
 
 SMTP_PORT = int(os.environ.get("HERALD_SMTP_PORT", STATE_ENV.get("HERALD_SMTP_PORT", "2525")))
-MAILDIR = os.environ.get("HERALD_SMTP_MAILDIR", STATE_ENV.get("HERALD_SMTP_MAILDIR", ""))
 FROM = "vanphong@huyenuy.chauthanh.example"
 # The sink refuses this mailbox at RCPT with 550: a permanent failure, never retried.
 REFUSED = "nobody.ubnd-an-hiep@chauthanh.example"
@@ -26,24 +23,6 @@ def directory_with_refused_mailbox():
             p["contacts"]["email"] = REFUSED
             return directory
     raise AssertionError("the example directory changed: no ubnd.an-hiep@chauthanh.example")
-
-
-def messages_for(domain, remove=False):
-    """This run's messages in the sink: {Message-ID: [parsed message, ...]}."""
-    out = {}
-    box = mailbox.Maildir(MAILDIR, factory=None, create=False)
-    for key in box.keys():
-        try:
-            with open(os.path.join(MAILDIR, "new", key), "rb") as f:
-                msg = email.message_from_binary_file(f, policy=email.policy.default)
-        except FileNotFoundError:  # another run's cleanup
-            continue
-        mid = msg["Message-ID"] or ""
-        if mid.endswith("@" + domain + ">"):
-            out.setdefault(mid, []).append(msg)
-            if remove:
-                box.discard(key)
-    return out
 
 
 @unittest.skipUnless(MAILDIR, "the smtp service is not running (scripts/services start smtp)")
