@@ -34,6 +34,14 @@ Commands:
                           one directive's deliveries, with the last error of each
   acks ID [--missing]     who acknowledged the directive, when and how; who has not
                           (--missing: only those)
+  replay ID [--state failed,expired] [--channel C] [--recipient R] [--dry-run] [--reason TEXT]
+                          send failed and/or expired deliveries again, to the directory's
+                          current contacts (operator token); --dry-run shows what would go
+  cancel ID [--reason TEXT]
+                          cancel a directive: what has not been sent is held back
+  export ID --csv         every delivery of a directive, with acknowledgements, as CSV
+  directory check FILE    validate a directory file (no daemon needed)
+  directory reload        make heraldd read its directory file again (as SIGHUP does)
 
 Options:
   --config FILE           take broker, API address and admin token from heraldd's config
@@ -52,6 +60,9 @@ struct Options {
   bool json = false;
   bool force = false;
   bool missing = false;
+  bool dry_run = false;
+  bool csv = false;
+  std::string reason, recipient_filter;
   std::string state_filter, channel_filter;
   std::vector<std::string> args;
 };
@@ -146,12 +157,19 @@ size_t collect(char* p, size_t size, size_t n, void* out) {
 }
 
 // GET a path of the admin API; prints the reason and returns nullopt on any failure.
-std::optional<json::value> api_get(const Options& o, const std::string& path) {
+// GET, or POST with a JSON body when `post_body` is given.
+std::optional<json::value> api_call(const Options& o, const std::string& path,
+                                    const std::optional<std::string>& post_body) {
   CURL* curl = curl_easy_init();
   std::string url = o.api + path, body;
   curl_slist* headers = nullptr;
   std::string auth = "Authorization: Bearer " + o.token;
   headers = curl_slist_append(headers, auth.c_str());
+  if (post_body) {
+    headers = curl_slist_append(headers, "Content-Type: application/json");
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, post_body->c_str());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(post_body->size()));
+  }
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
@@ -174,6 +192,9 @@ std::optional<json::value> api_get(const Options& o, const std::string& path) {
                           ? std::string(v.as_object().at("error").as_string())
                           : body;
     std::cerr << "heraldctl: " << path << ": HTTP " << status << ": " << msg << "\n";
+    if (!ec && v.is_object())
+      if (const json::value* errors = v.as_object().if_contains("errors"); errors && errors->is_array())
+        for (const auto& e : errors->as_array()) std::cerr << "  " << (e.is_string() ? std::string(e.get_string()) : "") << "\n";
     return std::nullopt;
   }
   if (ec) {
@@ -181,6 +202,12 @@ std::optional<json::value> api_get(const Options& o, const std::string& path) {
     return std::nullopt;
   }
   return v;
+}
+
+std::optional<json::value> api_get(const Options& o, const std::string& path) { return api_call(o, path, std::nullopt); }
+
+std::optional<json::value> api_post(const Options& o, const std::string& path, const json::object& body) {
+  return api_call(o, path, json::serialize(body));
 }
 
 std::string encode_segment(const std::string& id) {
@@ -322,6 +349,147 @@ int acks(const Options& o) {
   return kOk;
 }
 
+int replay(const Options& o) {
+  if (o.args.size() != 2) {
+    std::cerr << "heraldctl replay: expects one ID\n";
+    return kUsage;
+  }
+  json::object body{{"dry_run", o.dry_run}};
+  if (!o.state_filter.empty()) {
+    json::array states;
+    std::stringstream in(o.state_filter);
+    for (std::string st; std::getline(in, st, ',');) states.push_back(json::value(st));
+    body["states"] = std::move(states);
+  }
+  if (!o.channel_filter.empty()) body["channel"] = o.channel_filter;
+  if (!o.recipient_filter.empty()) body["recipient"] = o.recipient_filter;
+  if (!o.reason.empty()) body["reason"] = o.reason;
+  auto v = api_post(o, "/api/v1/directives/" + encode_segment(o.args[1]) + "/replay", body);
+  if (!v) return kFailed;
+  if (o.json) {
+    std::cout << json::serialize(*v) << "\n";
+    return kOk;
+  }
+  const auto& r = v->as_object();
+  std::cout << (o.dry_run ? "would replay " + str(r.at("would_replay")) : "replayed " + str(r.at("replayed")))
+            << " deliveries of " << o.args[1] << "\n";
+  ctl::Table t({"RECIPIENT", "CHANNEL", "WAS", "TO", "NOTE"});
+  for (const auto& d : r.at("deliveries").as_array()) {
+    const std::string old_address = str(d.at("old_address")), address = str(d.at("address"));
+    t.add({str(d.at("recipient").at("id")), str(d.at("channel")), str(d.at("was")), address,
+           d.at("skipped").is_string() ? "skipped: " + str(d.at("skipped"))
+           : old_address != address    ? "was " + old_address
+                                       : ""});
+  }
+  std::cout << t.render();
+  return kOk;
+}
+
+int cancel(const Options& o) {
+  if (o.args.size() != 2) {
+    std::cerr << "heraldctl cancel: expects one ID\n";
+    return kUsage;
+  }
+  json::object body;
+  if (!o.reason.empty()) body["reason"] = o.reason;
+  auto v = api_post(o, "/api/v1/directives/" + encode_segment(o.args[1]) + "/cancel", body);
+  if (!v) return kFailed;
+  if (o.json) {
+    std::cout << json::serialize(*v) << "\n";
+    return kOk;
+  }
+  const auto& r = v->as_object();
+  if (r.at("already_cancelled").as_bool()) std::cout << o.args[1] << " was already cancelled\n";
+  else
+    std::cout << "cancelled " << o.args[1] << ": " << str(r.at("cancelled_deliveries")) << " deliveries held back, "
+              << str(r.at("in_flight")) << " already on their way\n";
+  return kOk;
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+int export_csv(const Options& o) {
+  if (o.args.size() != 2 || (!o.csv && !o.json)) {
+    std::cerr << "heraldctl export: expects one ID and --csv (or --json)\n";
+    return kUsage;
+  }
+  const std::string base = "/api/v1/directives/" + encode_segment(o.args[1]);
+  auto deliveries = api_get(o, base + "/deliveries");
+  if (!deliveries) return kFailed;
+  auto acks = api_get(o, base + "/acks");
+  if (!acks) return kFailed;
+  std::map<std::string, const json::object*> ack_of;
+  for (const auto& r : acks->at("recipients").as_array())
+    if (r.at("acknowledged").as_bool()) ack_of[str(r.at("recipient").at("id"))] = &r.at("ack").as_object();
+  if (o.json) {
+    std::cout << json::serialize(json::object{{"deliveries", deliveries->at("deliveries")},
+                                              {"acks", acks->at("recipients")}})
+              << "\n";
+    return kOk;
+  }
+  std::cout << "delivery,recipient_kind,recipient_id,recipient_name,channel,address,state,attempts,error_code,"
+               "error_text,updated_at,acknowledged_at,acknowledged_by,ack_text\n";
+  for (const auto& d : deliveries->at("deliveries").as_array()) {
+    const auto& err = d.at("error");
+    const std::string rid = str(d.at("recipient").at("id"));
+    auto ack = ack_of.find(rid);
+    std::vector<std::string> row{str(d.at("id")),
+                                 str(d.at("recipient").at("kind")),
+                                 rid,
+                                 str(d.at("recipient").at("name")),
+                                 str(d.at("channel")),
+                                 str(d.at("address")),
+                                 str(d.at("state")),
+                                 str(d.at("attempts")),
+                                 err.is_object() ? str(err.at("code")) : "",
+                                 err.is_object() ? str(err.at("text")) : "",
+                                 str(d.at("updated_at")),
+                                 ack != ack_of.end() ? str(ack->second->at("at")) : "",
+                                 ack != ack_of.end() ? str(ack->second->at("channel")) : "",
+                                 ack != ack_of.end() ? str(ack->second->at("text")) : ""};
+    for (size_t i = 0; i < row.size(); ++i) std::cout << (i ? "," : "") << csv_field(row[i]);
+    std::cout << "\n";
+  }
+  return kOk;
+}
+
+int directory(const Options& o) {
+  if (o.args.size() >= 2 && o.args[1] == "check") {
+    if (o.args.size() != 3) {
+      std::cerr << "heraldctl directory check: expects one FILE\n";
+      return kUsage;
+    }
+    std::vector<ConfigError> errors;
+    auto dir = load_directory(o.args[2], errors);
+    for (const auto& e : errors) std::cerr << e.str() << "\n";
+    if (!dir) return kFailed;
+    if (o.json)
+      std::cout << json::serialize(json::object{{"ok", true}, {"groups", dir->groups().size()},
+                                                {"people", dir->people().size()}, {"zones", dir->zones().size()}})
+                << "\n";
+    else
+      std::cout << o.args[2] << ": OK (" << dir->groups().size() << " groups, " << dir->people().size() << " people, "
+                << dir->zones().size() << " zones)\n";
+    return kOk;
+  }
+  if (o.args.size() == 2 && o.args[1] == "reload") {
+    auto v = api_post(o, "/api/v1/directory/reload", json::object{});
+    if (!v) return kFailed;
+    if (o.json) std::cout << json::serialize(*v) << "\n";
+    else
+      std::cout << "directory reloaded: " << str(v->at("groups")) << " groups, " << str(v->at("people"))
+                << " people, " << str(v->at("zones")) << " zones\n";
+    return kOk;
+  }
+  std::cerr << "heraldctl directory: expects check FILE or reload\n";
+  return kUsage;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -347,6 +515,10 @@ int main(int argc, char** argv) {
     else if (a == "--json") o.json = true;
     else if (a == "--force") o.force = true;
     else if (a == "--missing") o.missing = true;
+    else if (a == "--dry-run") o.dry_run = true;
+    else if (a == "--csv") o.csv = true;
+    else if (a == "--reason") ok = value(o.reason);
+    else if (a == "--recipient") ok = value(o.recipient_filter);
     else if (a == "-h" || a == "--help") { std::cout << kUsageText; return kOk; }
     else if (a.size() > 1 && a[0] == '-' && a != "-") { std::cerr << "heraldctl: unknown option " << a << "\n" << kUsageText; return kUsage; }
     else o.args.push_back(a);
@@ -389,6 +561,10 @@ int main(int argc, char** argv) {
   else if (cmd == "status") rc = status(o);
   else if (cmd == "deliveries") rc = deliveries(o);
   else if (cmd == "acks") rc = acks(o);
+  else if (cmd == "replay") rc = replay(o);
+  else if (cmd == "cancel") rc = cancel(o);
+  else if (cmd == "export") rc = export_csv(o);
+  else if (cmd == "directory") rc = directory(o);
   else {
     std::cerr << "heraldctl: unknown command " << cmd << "\n" << kUsageText;
     rc = kUsage;

@@ -79,6 +79,24 @@ int main(int argc, char** argv) {
   Dispatcher dispatcher(io, *store, curl, cfg, metrics);
   intake.on_committed([&] { dispatcher.kick(); });
   auto current_directory = [&] { return std::atomic_load(&directory); };
+  // A corrected contact is used from the next send (a replay, say) without a restart.
+  // A refused file leaves the current directory in use.
+  std::function<std::vector<std::string>()> reload_directory = [&]() -> std::vector<std::string> {
+    if (cfg.directory_file.empty()) return {cfg.file + ": the directory is inline in the config: restart to change it"};
+    std::vector<ConfigError> errors;
+    auto fresh = load_directory(cfg.directory_file, errors);
+    std::vector<std::string> out;
+    for (const auto& e : errors) out.push_back(e.str());
+    if (!fresh) {
+      if (out.empty()) out.push_back(cfg.directory_file + ": cannot be read");
+      for (const auto& e : out) log::error("directory reload refused: ", e);
+      return out;
+    }
+    log::info("directory reloaded: ", fresh->groups().size(), " groups, ", fresh->people().size(), " people, ",
+              fresh->zones().size(), " zones");
+    std::atomic_store(&directory, std::shared_ptr<const Directory>(std::make_shared<Directory>(std::move(*fresh))));
+    return {};
+  };
   // Spoken audio for the loudspeakers and the CAP feed, rendered off the event loop.
   std::unique_ptr<loudspeaker::AudioCache> audio;
   std::unique_ptr<loudspeaker::Announcer> announcer;
@@ -109,7 +127,8 @@ int main(int argc, char** argv) {
   dispatcher.set_ack_secret(ack_secret);
   http::ApiContext api{*store, metrics, cfg.http, [&] { return consumer.connected(); },
                        &cfg.gateways, [&] { return dispatcher.metrics_text(); },
-                       &cfg, current_directory, announcer.get(), ack_secret, [&] { dispatcher.kick(); }};
+                       &cfg, current_directory, announcer.get(), ack_secret, [&] { dispatcher.kick(); },
+                       [&] { return reload_directory(); }};
   http::Server server(io, cfg.http, api);
   try {
     server.start();
@@ -156,6 +175,17 @@ int main(int argc, char** argv) {
   };
   follow_up();
 
+  boost::asio::signal_set hangup(io, SIGHUP);
+  std::function<void()> on_hangup = [&] {
+    hangup.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      log::info("SIGHUP: reloading the directory");
+      reload_directory();
+      on_hangup();
+    });
+  };
+  on_hangup();
+
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int sig) {
     log::info("signal ", strsignal(sig), ": shutting down");
@@ -164,6 +194,7 @@ int main(int argc, char** argv) {
     dispatcher.stop();
     watchdog.cancel();
     followups.cancel();
+    hangup.cancel();
     io.stop();
   });
   ::signal(SIGPIPE, SIG_IGN);

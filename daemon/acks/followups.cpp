@@ -4,6 +4,7 @@
 #include <map>
 
 #include "core/log.hpp"
+#include "planner/planner.hpp"
 
 namespace herald::acks {
 
@@ -11,16 +12,6 @@ namespace {
 
 bool fired(const AckWatch& w, const std::string& kind) {
   return std::find(w.fired.begin(), w.fired.end(), kind) != w.fired.end();
-}
-
-std::string address_of(const Person& p, Channel c) {
-  switch (c) {
-    case Channel::sms: return p.contacts.phone;
-    case Channel::zalo: return !p.contacts.zalo_user_id.empty() ? p.contacts.zalo_user_id : p.contacts.phone;
-    case Channel::email: return p.contacts.email;
-    case Channel::loudspeaker: return {};
-  }
-  return {};
 }
 
 // The first of the person's channels (preferences, then fallback chain) with an address,
@@ -31,7 +22,7 @@ std::optional<std::pair<Channel, std::string>> reachable(const Person& p, std::o
     if (std::find(order.begin(), order.end(), c) == order.end()) order.push_back(c);
   for (Channel c : order) {
     if (not_this && c == *not_this) continue;
-    if (auto a = address_of(p, c); !a.empty()) return std::pair{c, a};
+    if (auto a = address_for(p, c); !a.empty()) return std::pair{c, a};
   }
   return std::nullopt;
 }

@@ -33,6 +33,7 @@ bool transition_allowed(DeliveryState from, DeliveryState to, Cause cause) {
     case Cause::recovery: return from == S::sending && to == S::retrying;
     case Cause::expiry: return waiting && to == S::expired;
     case Cause::operator_cancel: return waiting && to == S::cancelled;
+    case Cause::operator_replay: return (from == S::failed || from == S::expired) && to == S::queued;
     case Cause::receipt_timeout: return (from == S::sending || from == S::sent) && to == S::expired;
     case Cause::receipt:
       if (from == S::cancelled) return false;

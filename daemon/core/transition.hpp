@@ -16,6 +16,7 @@ enum class Cause {
   expiry,            // its deadline passed before it could be sent
   receipt_timeout,   // sent, but no receipt came within the fallback chain's wait
   operator_cancel,   // the directive was cancelled before this delivery left
+  operator_replay,   // an operator sends a failed or expired delivery again
 };
 
 bool transition_allowed(DeliveryState from, DeliveryState to, Cause cause);

@@ -4,6 +4,7 @@
 #include <boost/url.hpp>
 
 #include "core/log.hpp"
+#include "planner/planner.hpp"
 #include "core/time.hpp"
 
 namespace json = boost::json;
@@ -136,9 +137,10 @@ std::string metrics_text(ApiContext& ctx) {
 }
 
 // POST /api/v1/directives/{id}/cancel {"reason": "..."}: operator role.
+Response forbidden_for_viewer(const Request& req, const AdminToken& who);
+
 Response cancel(const Request& req, ApiContext& ctx, const AdminToken& who, const std::string& id) {
-  if (who.role != Role::operator_)
-    return error(req, bhttp::status::forbidden, "token \"" + who.name + "\" may only read (role viewer)");
+  if (who.role != Role::operator_) return forbidden_for_viewer(req, who);
   std::string reason;
   if (!req.body().empty()) {
     json::error_code ec;
@@ -160,6 +162,77 @@ Response cancel(const Request& req, ApiContext& ctx, const AdminToken& who, cons
                                            {"cancelled_at", format_rfc3339_utc(out.cancelled_at_ms)}}));
 }
 
+Response forbidden_for_viewer(const Request& req, const AdminToken& who) {
+  return error(req, bhttp::status::forbidden, "token \"" + who.name + "\" may only read (role viewer)");
+}
+
+// POST /api/v1/directives/{id}/replay: failed and/or expired sends again, to the
+// directory's current contacts. Body (all optional): {"states": ["failed", "expired"],
+// "channel": "sms", "recipient": "id", "dry_run": false, "reason": "..."}.
+Response replay(const Request& req, ApiContext& ctx, const AdminToken& who, const std::string& id) {
+  if (who.role != Role::operator_) return forbidden_for_viewer(req, who);
+  if (!ctx.store.directive(id)) return error(req, bhttp::status::not_found, "no directive with id " + id);
+  ReplayFilter filter;
+  bool dry_run = false;
+  std::string reason;
+  if (!req.body().empty()) {
+    json::error_code ec;
+    json::value v = json::parse(req.body(), ec);
+    if (ec || !v.is_object()) return error(req, bhttp::status::bad_request, "body must be a JSON object");
+    const json::object& o = v.as_object();
+    for (const auto& [k, val] : o) {
+      if (k == "states" && val.is_array()) {
+        filter.states.clear();
+        for (const auto& st : val.as_array()) {
+          auto s = st.is_string() ? parse_state(std::string(st.get_string())) : std::nullopt;
+          if (!s || (*s != DeliveryState::failed && *s != DeliveryState::expired))
+            return error(req, bhttp::status::bad_request, "states: only failed and expired deliveries are replayed");
+          filter.states.push_back(*s);
+        }
+      } else if (k == "channel" && val.is_string()) {
+        filter.channel = parse_channel(std::string(val.get_string()));
+        if (!filter.channel) return error(req, bhttp::status::bad_request, "channel: unknown channel");
+      } else if (k == "recipient" && val.is_string()) {
+        filter.recipient_id = std::string(val.get_string());
+      } else if (k == "dry_run" && val.is_bool()) {
+        dry_run = val.get_bool();
+      } else if (k == "reason" && val.is_string()) {
+        reason = std::string(val.get_string()).substr(0, 500);
+      } else {
+        return error(req, bhttp::status::bad_request, "unexpected field \"" + std::string(k) + "\"");
+      }
+    }
+  }
+  auto dir = ctx.directory ? ctx.directory() : nullptr;
+  auto address_of = [&](const std::string& recipient, Channel c) -> std::string {
+    if (c == Channel::loudspeaker) return dir && dir->zone(recipient) ? recipient : std::string();
+    const Person* p = dir ? dir->person(recipient) : nullptr;
+    return p ? address_for(*p, c) : std::string();
+  };
+  bool cancelled = false;
+  auto items = ctx.store.replay(id, filter, address_of, dry_run, who.name, reason, now_ms(), &cancelled);
+  if (cancelled) return error(req, bhttp::status::conflict, "directive " + id + " is cancelled: nothing is replayed");
+  json::array list;
+  size_t sent = 0;
+  for (const auto& it : items) {
+    if (it.skipped.empty()) ++sent;
+    list.push_back({{"delivery", it.delivery_id},
+                    {"recipient", {{"id", it.recipient_id}, {"name", it.recipient_name}}},
+                    {"channel", to_string(it.channel)},
+                    {"was", to_string(it.state)},
+                    {"old_address", it.old_address},
+                    {"address", it.address},
+                    {"skipped", it.skipped.empty() ? json::value(nullptr) : json::value(it.skipped)}});
+  }
+  if (!dry_run && sent > 0) {
+    log::info("directive ", id, ": ", sent, " deliveries replayed by ", who.name, reason.empty() ? "" : ": ", reason);
+    if (ctx.on_queued) ctx.on_queued();
+  }
+  return make(req, bhttp::status::ok,
+              json::serialize(json::object{{"id", id}, {"dry_run", dry_run}, {"replayed", dry_run ? 0 : sent},
+                                           {"would_replay", dry_run ? sent : 0}, {"deliveries", std::move(list)}}));
+}
+
 Response api(const Request& req, ApiContext& ctx, const std::vector<std::string>& segs,
              const boost::urls::params_view& params) {
   const AdminToken* who = authenticate(req, ctx.config);
@@ -168,10 +241,30 @@ Response api(const Request& req, ApiContext& ctx, const std::vector<std::string>
     res.set(bhttp::field::www_authenticate, "Bearer realm=\"herald\"");
     return res;
   }
-  if (req.method() == bhttp::verb::post && segs.size() >= 5 && segs[2] == "directives" && segs.back() == "cancel") {
+  if (req.method() == bhttp::verb::post && segs.size() >= 5 && segs[2] == "directives" &&
+      (segs.back() == "cancel" || segs.back() == "replay")) {
     std::string id = segs[3];
     for (size_t i = 4; i + 1 < segs.size(); ++i) id += "/" + segs[i];
-    return cancel(req, ctx, *who, id);
+    return segs.back() == "cancel" ? cancel(req, ctx, *who, id) : replay(req, ctx, *who, id);
+  }
+  if (req.method() == bhttp::verb::post && segs.size() == 4 && segs[2] == "directory" && segs[3] == "reload") {
+    if (who->role != Role::operator_) return forbidden_for_viewer(req, *who);
+    if (!ctx.reload_directory) return error(req, bhttp::status::not_found, "no such resource");
+    auto errors = ctx.reload_directory();
+    if (!errors.empty()) {
+      json::array list;
+      for (const auto& e : errors) list.push_back(json::value(e));
+      return make(req, bhttp::status::unprocessable_entity,
+                  json::serialize(json::object{{"error", "the directory was refused; the previous one stays in use"},
+                                               {"errors", std::move(list)}}));
+    }
+    auto dir = ctx.directory();
+    log::info("directory reloaded by ", who->name);
+    return make(req, bhttp::status::ok,
+                json::serialize(json::object{{"reloaded", true},
+                                             {"groups", dir->groups().size()},
+                                             {"people", dir->people().size()},
+                                             {"zones", dir->zones().size()}}));
   }
   if (req.method() != bhttp::verb::get) return error(req, bhttp::status::method_not_allowed, "method not allowed");
   // segs: "api", "v1", "directives", ...

@@ -36,8 +36,10 @@ struct ApiContext {
   loudspeaker::Announcer* announcer = nullptr;
   /// Signs and checks /ack/<token> links; empty: ack links are off.
   std::string ack_secret;
-  /// New deliveries were queued by a request (a help message): wake the dispatcher.
+  /// New deliveries were queued by a request (a help message, a replay): wake the dispatcher.
   std::function<void()> on_queued;
+  /// Reloads the directory file; the errors (FILE:LINE:COL: message) when it is refused.
+  std::function<std::vector<std::string>()> reload_directory;
 };
 
 /// /ack/<token> (ack.cpp).

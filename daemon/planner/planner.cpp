@@ -5,8 +5,6 @@
 
 namespace herald {
 
-namespace {
-
 std::string address_for(const Person& p, Channel c) {
   switch (c) {
     case Channel::sms: return p.contacts.phone;
@@ -17,8 +15,6 @@ std::string address_for(const Person& p, Channel c) {
   }
   return {};
 }
-
-}  // namespace
 
 Plan plan_deliveries(const Directive& d, const Directory& dir, const Config& cfg) {
   Plan plan;

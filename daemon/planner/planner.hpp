@@ -29,6 +29,10 @@ struct PlannedDelivery {
   std::string note;
 };
 
+/// Where `p` is reached on `c` now: E.164 phone, Zalo user id (else phone, for ZNS),
+/// email; empty when they have none (loudspeakers are per zone, never per person).
+std::string address_for(const Person& p, Channel c);
+
 struct Plan {
   std::vector<PlannedDelivery> deliveries;
   std::vector<DirectiveError> errors;  // references the directory does not know

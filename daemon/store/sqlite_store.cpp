@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -192,6 +193,63 @@ class SqliteStore final : public Store {
     ev.bind(7, std::to_string(out.cancelled) + " deliveries cancelled" +
                    (reason.empty() ? std::string() : "; reason: " + reason));
     ev.run();
+    tx.commit();
+    return out;
+  }
+
+  std::vector<ReplayItem> replay(const std::string& directive_id, const ReplayFilter& filter,
+                                 const std::function<std::string(const std::string&, Channel)>& address_of,
+                                 bool dry_run, const std::string& by, const std::string& reason, int64_t now,
+                                 bool* cancelled) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(db_);
+    {
+      Statement q(db_, "SELECT cancelled_at_ms FROM directives WHERE id = ?1");
+      q.bind(1, directive_id);
+      if (q.step() && !q.is_null(0)) {
+        if (cancelled) *cancelled = true;
+        return {};
+      }
+    }
+    std::vector<ReplayItem> out;
+    {
+      Statement q(db_,
+                  "SELECT id, recipient_id, recipient_name, channel, state, address FROM deliveries"
+                  " WHERE directive_id = ?1 AND purpose = 'directive' AND state IN ('failed', 'expired')"
+                  " ORDER BY recipient_id, id");
+      q.bind(1, directive_id);
+      while (q.step()) {
+        ReplayItem it;
+        it.delivery_id = q.int64(0);
+        it.recipient_id = q.text(1);
+        it.recipient_name = q.text(2);
+        it.channel = parse_channel(q.text(3)).value_or(Channel::sms);
+        it.state = parse_state(q.text(4)).value_or(DeliveryState::failed);
+        it.old_address = q.text(5);
+        if (std::find(filter.states.begin(), filter.states.end(), it.state) == filter.states.end()) continue;
+        if (filter.channel && *filter.channel != it.channel) continue;
+        if (!filter.recipient_id.empty() && filter.recipient_id != it.recipient_id) continue;
+        it.address = address_of(it.recipient_id, it.channel);
+        if (it.address.empty()) it.skipped = "no contact on this channel in the directory";
+        out.push_back(std::move(it));
+      }
+    }
+    if (dry_run) return out;  // the transaction rolls back: nothing written
+    Statement up(db_,
+                 "UPDATE deliveries SET state = 'queued', address = ?2, attempts = 0, next_attempt_ms = ?3,"
+                 " token = ?4, gateway = '', provider_ref = '', error_code = '', error_text = '',"
+                 " sent_at_ms = NULL, updated_at_ms = ?3 WHERE id = ?1 AND state IN ('failed', 'expired')");
+    Statement ev(db_, kEventInsert);
+    for (const auto& it : out) {
+      if (!it.skipped.empty()) continue;
+      up.bind(1, it.delivery_id).bind(2, it.address).bind(3, now).bind(4, random_token());
+      up.run();
+      std::string detail = "replay" + (reason.empty() ? std::string() : ": " + reason);
+      if (it.address != it.old_address) detail += "; address " + it.old_address + " -> " + it.address;
+      ev.bind(1, it.delivery_id).bind(2, directive_id).bind(3, now).bind(4, to_string(it.state));
+      ev.bind(5, "queued").bind(6, "operator:" + by).bind(7, detail);
+      ev.run();
+    }
     tx.commit();
     return out;
   }

@@ -2,6 +2,7 @@
 // The durable store: directives, their deliveries, and the append-only event log.
 // SQLite implements it today; a PostgreSQL store can implement the same interface.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -101,6 +102,24 @@ struct MissingAck {
   std::string recipient_name;
   Channel channel = Channel::sms;
   std::string address;
+};
+
+/// Which deliveries of a directive an operator sends again.
+struct ReplayFilter {
+  std::vector<DeliveryState> states{DeliveryState::failed, DeliveryState::expired};
+  std::optional<Channel> channel;
+  std::string recipient_id;  // empty: everyone
+};
+
+struct ReplayItem {
+  int64_t delivery_id = 0;
+  std::string recipient_id;
+  std::string recipient_name;
+  Channel channel = Channel::sms;
+  DeliveryState state = DeliveryState::failed;  // before the replay
+  std::string old_address;
+  std::string address;  // what it goes to now (the directory's current contact)
+  std::string skipped;  // why it is not sent again, if it is not
 };
 
 struct CancelOutcome {
@@ -244,6 +263,15 @@ class Store {
   /// Deliveries with a fallback chain that were sent but got no receipt within their
   /// chain's wait: `expired` (receipt_timeout), and the next channel queued.
   virtual size_t expire_unconfirmed(int64_t now_ms) = 0;
+
+  /// Sends the matching failed/expired deliveries again (queued, attempts reset, a fresh
+  /// receipt token), to the address `address_of` gives now; with `dry_run` only says what
+  /// would go. Every replayed delivery gets an event naming the operator and the reason.
+  /// Nothing of a cancelled directive is replayed (empty answer, `cancelled` set).
+  virtual std::vector<ReplayItem> replay(const std::string& directive_id, const ReplayFilter& filter,
+                                         const std::function<std::string(const std::string&, Channel)>& address_of,
+                                         bool dry_run, const std::string& by, const std::string& reason,
+                                         int64_t now_ms, bool* cancelled = nullptr) = 0;
 
   // ---- acknowledgements ------------------------------------------------------------------
   /// Directives sent to `recipient_id` that need their acknowledgement and do not have
