@@ -381,6 +381,7 @@ Response handle_request(const Request& req, ApiContext& ctx) {
     if (segs.size() == 2 && segs[0] == "hooks" && segs[1] == "zalo") return handle_zalo_hook(req, ctx);
     if (!segs.empty() && segs[0] == "feeds") return handle_feeds(req, ctx, segs);
     if (segs.size() == 2 && segs[0] == "ack") return handle_ack(req, ctx, segs[1]);
+    if (!segs.empty() && segs[0] == "dashboard") return handle_dashboard(req, segs);
     if (!segs.empty() && segs[0] == "hooks") {
       std::map<std::string, std::string> query;
       for (auto p : url->params()) query[std::string(p.key)] = std::string(p.value);

@@ -42,6 +42,9 @@ struct ApiContext {
   std::function<std::vector<std::string>()> reload_directory;
 };
 
+/// /dashboard/ and its files (dashboard.cpp).
+Response handle_dashboard(const Request& req, const std::vector<std::string>& segs);
+
 /// /ack/<token> (ack.cpp).
 Response handle_ack(const Request& req, ApiContext& ctx, const std::string& token);
 
