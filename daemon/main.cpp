@@ -128,6 +128,7 @@ int main(int argc, char** argv) {
   http::ApiContext api{*store, metrics, cfg.http, [&] { return consumer.connected(); },
                        &cfg.gateways, [&] { return dispatcher.metrics_text(); },
                        &cfg, current_directory, announcer.get(), ack_secret, [&] { dispatcher.kick(); },
+                       [&](std::string_view body) { return intake.take(body); },
                        [&] { return reload_directory(); }};
   http::Server server(io, cfg.http, api);
   try {

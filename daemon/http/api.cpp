@@ -247,6 +247,22 @@ Response api(const Request& req, ApiContext& ctx, const std::vector<std::string>
     for (size_t i = 4; i + 1 < segs.size(); ++i) id += "/" + segs[i];
     return segs.back() == "cancel" ? cancel(req, ctx, *who, id) : replay(req, ctx, *who, id);
   }
+  if (req.method() == bhttp::verb::post && segs.size() == 3 && segs[2] == "directives") {
+    // The same intake as the broker's consumer: validated, planned, committed once by id.
+    if (who->role != Role::operator_) return forbidden_for_viewer(req, *who);
+    if (!ctx.publish) return error(req, bhttp::status::not_found, "no such resource");
+    IntakeResult r = ctx.publish(req.body());
+    switch (r.kind) {
+      case IntakeResult::Kind::committed:
+        log::info("directive ", r.id, " published through the API by ", who->name);
+        return make(req, bhttp::status::created,
+                    json::serialize(json::object{{"id", r.id}, {"created", true}, {"deliveries", r.deliveries}}));
+      case IntakeResult::Kind::duplicate:
+        return make(req, bhttp::status::ok, json::serialize(json::object{{"id", r.id}, {"created", false}}));
+      case IntakeResult::Kind::rejected: return error(req, bhttp::status::bad_request, r.reason);
+      case IntakeResult::Kind::retry: return error(req, bhttp::status::service_unavailable, "store unavailable");
+    }
+  }
   if (req.method() == bhttp::verb::post && segs.size() == 4 && segs[2] == "directory" && segs[3] == "reload") {
     if (who->role != Role::operator_) return forbidden_for_viewer(req, *who);
     if (!ctx.reload_directory) return error(req, bhttp::status::not_found, "no such resource");

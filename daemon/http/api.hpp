@@ -11,6 +11,7 @@
 #include "config/config.hpp"
 #include "gateway.hpp"
 #include "core/metrics.hpp"
+#include "intake/intake.hpp"
 #include "store/store.hpp"
 
 namespace herald::loudspeaker { class Announcer; }
@@ -38,6 +39,8 @@ struct ApiContext {
   std::string ack_secret;
   /// New deliveries were queued by a request (a help message, a replay): wake the dispatcher.
   std::function<void()> on_queued;
+  /// Takes a directive in as the broker consumer does (POST /api/v1/directives).
+  std::function<IntakeResult(std::string_view)> publish;
   /// Reloads the directory file; the errors (FILE:LINE:COL: message) when it is refused.
   std::function<std::vector<std::string>()> reload_directory;
 };

@@ -29,7 +29,7 @@ class HooksTest : public ::testing::Test {
       : dir_(test::example_directory()),
         config_(test::config_with(dir_)),
         store_(open_sqlite_store(tmp_.file("herald.db"))),
-        ctx_{*store_, metrics_, config_.http, [] { return true; }, &gateways_, {}, nullptr, {}, nullptr, {}, {}, {}} {}
+        ctx_{*store_, metrics_, config_.http, [] { return true; }, &gateways_, {}, nullptr, {}, nullptr, {}, {}, {}, {}} {}
 
   void SetUp() override {
     const std::string kannel = R"(type: kannel

@@ -160,7 +160,7 @@ class RedactionTest : public ::testing::Test {
 
   std::vector<std::string> ask_everything(std::function<std::string()> extra_metrics) {
     http::ApiContext ctx{*store_, metrics_, config_.http, [] { return true; }, &config_.gateways,
-                         std::move(extra_metrics), nullptr, {}, nullptr, {}, {}, {}};
+                         std::move(extra_metrics), nullptr, {}, nullptr, {}, {}, {}, {}};
     const std::string gateway = config_.channels[Channel::sms].gateway;
     const std::string token = test::RawDb(tmp_.file("herald.db"))
                                   .text("SELECT token FROM deliveries WHERE channel = 'sms' LIMIT 1");
