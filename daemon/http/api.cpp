@@ -5,6 +5,7 @@
 
 #include "core/log.hpp"
 #include "planner/planner.hpp"
+#include "text/vietnamese.hpp"
 #include "core/time.hpp"
 
 namespace json = boost::json;
@@ -148,7 +149,7 @@ Response cancel(const Request& req, ApiContext& ctx, const AdminToken& who, cons
     const json::value* r = !ec && v.is_object() ? v.as_object().if_contains("reason") : nullptr;
     if (ec || !v.is_object() || (r && !r->is_string()))
       return error(req, bhttp::status::bad_request, "body must be a JSON object with an optional string \"reason\"");
-    if (r) reason = std::string(r->get_string()).substr(0, 500);
+    if (r) reason = utf8_prefix(r->get_string(), 500);
   }
   CancelOutcome out = ctx.store.cancel_directive(id, who.name, reason, now_ms());
   if (!out.found) return error(req, bhttp::status::not_found, "no directive with id " + id);
@@ -197,7 +198,7 @@ Response replay(const Request& req, ApiContext& ctx, const AdminToken& who, cons
       } else if (k == "dry_run" && val.is_bool()) {
         dry_run = val.get_bool();
       } else if (k == "reason" && val.is_string()) {
-        reason = std::string(val.get_string()).substr(0, 500);
+        reason = utf8_prefix(val.get_string(), 500);
       } else {
         return error(req, bhttp::status::bad_request, "unexpected field \"" + std::string(k) + "\"");
       }

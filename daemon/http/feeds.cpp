@@ -139,7 +139,7 @@ std::optional<std::pair<size_t, size_t>> parse_range(std::string_view v, size_t 
     if (!last || *last == 0) return std::nullopt;
     return std::pair{size - std::min(*last, size), size - 1};
   }
-  if (*first >= size) return std::nullopt;
+  if (*first >= size || (last && *last < *first)) return std::nullopt;
   return std::pair{*first, last ? std::min(*last, size - 1) : size - 1};
 }
 

@@ -9,6 +9,7 @@
 #include "store/migrations.hpp"
 #include "store/sqlite.hpp"
 #include "store/store.hpp"
+#include "text/vietnamese.hpp"
 
 namespace herald {
 
@@ -289,7 +290,7 @@ class SqliteStore final : public Store {
                     "INSERT OR IGNORE INTO acks(directive_id, recipient_id, channel, at_ms, text, source)"
                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
       ins.bind(1, directive_id).bind(2, recipient_id).bind(3, to_string(channel)).bind(4, now);
-      ins.bind(5, text.substr(0, 1000)).bind(6, source);
+      ins.bind(5, utf8_prefix(text, 1000)).bind(6, source);
       ins.run();
       if (sqlite3_changes(db_) == 0) {
         out.already = true;
@@ -329,7 +330,7 @@ class SqliteStore final : public Store {
     Statement ins(db_,
                   "INSERT INTO replies(at_ms, channel, sender, text, outcome, directive_id, recipient_id, detail)"
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
-    ins.bind(1, now).bind(2, to_string(r.channel)).bind(3, r.sender.substr(0, 100)).bind(4, r.text.substr(0, 1000));
+    ins.bind(1, now).bind(2, to_string(r.channel)).bind(3, utf8_prefix(r.sender, 100)).bind(4, utf8_prefix(r.text, 1000));
     ins.bind(5, r.outcome);
     if (r.directive_id.empty()) ins.bind_null(6);
     else ins.bind(6, r.directive_id);

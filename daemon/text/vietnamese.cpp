@@ -129,4 +129,11 @@ size_t invalid_utf8_at(std::string_view s) {
   return std::string_view::npos;
 }
 
+std::string utf8_prefix(std::string_view s, size_t max_bytes) {
+  if (s.size() <= max_bytes) return std::string(s);
+  size_t cut = max_bytes;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // a continuation byte
+  return std::string(s.substr(0, cut));
+}
+
 }  // namespace herald

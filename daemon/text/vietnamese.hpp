@@ -13,6 +13,9 @@ std::string unaccent(std::string_view utf8);
 /// trimmed. "- Ủy ban nhân dân các xã, thị trấn," -> "uy ban nhan dan cac xa thi tran".
 std::string match_key(std::string_view utf8);
 
+/// At most `max_bytes` of `s`, cut before a character rather than inside one.
+std::string utf8_prefix(std::string_view s, size_t max_bytes);
+
 /// True when `s` is well-formed UTF-8.
 bool valid_utf8(std::string_view s);
 

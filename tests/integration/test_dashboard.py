@@ -132,6 +132,7 @@ class Dashboard(DaemonTestCase):
              "ack": {"required": True, "deadline": "2099-12-31T17:00:00+07:00"}}
         r = self.daemon.ctl("publish", "-", input=json.dumps(d, ensure_ascii=False))
         self.assertEqual(r.returncode, 0, r.stderr)
+        wait_until(lambda: self.daemon.directive(d["id"]), what="the directive taken in")
         wait_until(lambda: self.api_counts(d["id"]).get("sms/failed") == 1 and
                    self.api_counts(d["id"]).get("sms/delivered") == 7, what="7 delivered, 1 failed")
 

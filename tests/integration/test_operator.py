@@ -67,6 +67,7 @@ class ReplayAfterAFix(DaemonTestCase):
              "recipients": [{"group": "truyen-thanh-co-so"}], "channels": ["sms"]}
         r = self.daemon.ctl("publish", "-", input=json.dumps(d, ensure_ascii=False))
         self.assertEqual(r.returncode, 0, r.stderr)
+        wait_until(lambda: self.daemon.directive(d["id"]), what="the directive taken in")
         wait_until(lambda: self.rows(d["id"]).get("dtt-an-hiep", {}).get("state") == "failed", what="the wrong number fails")
         self.assertEqual(self.rows(d["id"])["dtt-an-hiep"]["error"]["code"], "kannel_denied")
 

@@ -131,3 +131,18 @@ TEST(Utf8, FirstInvalidByteOffset) {
 
 }  // namespace
 }  // namespace herald
+
+namespace herald {
+namespace {
+
+TEST(Utf8Prefix, CutsBeforeACharacterNotInsideIt) {
+  EXPECT_EQ(utf8_prefix("Đã nhận", 100), "Đã nhận");
+  EXPECT_EQ(utf8_prefix("Đã nhận", 1), "");        // "Đ" is two bytes
+  EXPECT_EQ(utf8_prefix("Đã nhận", 2), "Đ");
+  EXPECT_EQ(utf8_prefix("Đã nhận", 3), "Đ");       // "ã" is two bytes
+  EXPECT_EQ(utf8_prefix("ab", 0), "");
+  EXPECT_TRUE(valid_utf8(utf8_prefix("thử nghiệm dài", 9)));
+}
+
+}  // namespace
+}  // namespace herald
