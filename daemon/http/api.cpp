@@ -256,6 +256,7 @@ Response api(const Request& req, ApiContext& ctx, const std::vector<std::string>
     switch (r.kind) {
       case IntakeResult::Kind::committed:
         log::info("directive ", r.id, " published through the API by ", who->name);
+        ctx.store.record_event(r.id, "published", "operator:" + who->name, "through the admin API", now_ms());
         return make(req, bhttp::status::created,
                     json::serialize(json::object{{"id", r.id}, {"created", true}, {"deliveries", r.deliveries}}));
       case IntakeResult::Kind::duplicate:

@@ -198,6 +198,14 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  void record_event(const std::string& directive_id, const std::string& to_state, const std::string& source,
+                    const std::string& detail, int64_t now) override {
+    std::lock_guard lock(mu_);
+    Statement ev(db_, kEventInsert);
+    ev.bind_null(1).bind(2, directive_id).bind(3, now).bind(4, "").bind(5, to_state).bind(6, source).bind(7, detail);
+    ev.run();
+  }
+
   std::vector<ReplayItem> replay(const std::string& directive_id, const ReplayFilter& filter,
                                  const std::function<std::string(const std::string&, Channel)>& address_of,
                                  bool dry_run, const std::string& by, const std::string& reason, int64_t now,

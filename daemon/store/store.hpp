@@ -264,6 +264,9 @@ class Store {
   /// chain's wait: `expired` (receipt_timeout), and the next channel queued.
   virtual size_t expire_unconfirmed(int64_t now_ms) = 0;
 
+  /// A directive-level event in the audit trail (an operator's action, say).
+  virtual void record_event(const std::string& directive_id, const std::string& to_state,
+                            const std::string& source, const std::string& detail, int64_t now_ms) = 0;
   /// Sends the matching failed/expired deliveries again (queued, attempts reset, a fresh
   /// receipt token), to the address `address_of` gives now; with `dry_run` only says what
   /// would go. Every replayed delivery gets an event naming the operator and the reason.

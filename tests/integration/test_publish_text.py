@@ -7,6 +7,7 @@ import json
 import os
 import tempfile
 import unittest
+import urllib.parse
 import urllib.request
 
 import yaml
@@ -102,6 +103,8 @@ class PublishFromText(DaemonTestCase):
         self.assertEqual((status, answer["created"], answer["deliveries"]), (201, True, 92))
         status, answer = post(body)
         self.assertEqual((status, answer["created"]), (200, False))  # once by id
+        events = self.daemon.api("/api/v1/directives/" + urllib.parse.quote(seed["id"], safe="") + "/events")["events"]
+        self.assertIn(("published", "operator:test"), [(e["to"], e["source"]) for e in events])
         status, answer = post('{"schema": "herald.directive/v1"}')
         self.assertEqual(status, 400)
         self.assertIn("id", answer["error"])
