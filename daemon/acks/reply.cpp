@@ -67,17 +67,6 @@ char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + '
 // ---------------------------------------------------------------------------------------
 // Words
 
-/// Decodes the code point at `i` of well-formed UTF-8 and advances `i`.
-uint32_t next_code_point(string_view s, size_t& i) {
-  auto c = static_cast<unsigned char>(s[i]);
-  size_t extra = c < 0x80 ? 0 : (c & 0xE0) == 0xC0 ? 1 : (c & 0xF0) == 0xE0 ? 2 : 3;
-  uint32_t cp = extra == 0 ? c : extra == 1 ? (c & 0x1F) : extra == 2 ? (c & 0x0F) : (c & 0x07);
-  ++i;
-  for (size_t k = 0; k < extra && i < s.size(); ++k, ++i)
-    cp = (cp << 6) | (static_cast<unsigned char>(s[i]) & 0x3F);
-  return cp;
-}
-
 bool is_question_mark(uint32_t cp) {
   return cp == '?' || cp == 0xFF1F || cp == 0x037E || cp == 0x061F || cp == 0x2047 ||
          cp == 0x2048 || cp == 0x2049 || cp == 0x2753 || cp == 0x2754;

@@ -15,38 +15,6 @@ namespace herald {
 
 namespace {
 
-// Decodes one code point at s[i], advancing i by at least one byte; U+FFFD when malformed.
-char32_t decode(std::string_view s, size_t& i) {
-  auto c = static_cast<unsigned char>(s[i++]);
-  if (c < 0x80) return c;
-  int extra = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : -1;
-  if (extra < 0 || c >= 0xF8) return 0xFFFD;
-  char32_t cp = c & (0x3F >> extra);
-  for (int k = 0; k < extra; ++k) {
-    if (i >= s.size() || (static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) return 0xFFFD;
-    cp = (cp << 6) | (static_cast<unsigned char>(s[i++]) & 0x3F);
-  }
-  return cp;
-}
-
-void append_utf8(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
 bool is_combining(char32_t cp) { return cp >= 0x0300 && cp <= 0x036F; }
 
 // Uppercase/lowercase pairs outside the two regular ranges handled in code:
@@ -90,14 +58,14 @@ bool is_digit(char c) { return c >= '0' && c <= '9'; }
 std::string lower(std::string_view s) {
   std::string out;
   out.reserve(s.size());
-  for (size_t i = 0; i < s.size();) append_utf8(out, vietnamese_to_lower(decode(s, i)));
+  for (size_t i = 0; i < s.size();) append_utf8(out, vietnamese_to_lower(next_code_point(s, i)));
   return out;
 }
 
 std::string upper(std::string_view s) {
   std::string out;
   out.reserve(s.size());
-  for (size_t i = 0; i < s.size();) append_utf8(out, vietnamese_to_upper(decode(s, i)));
+  for (size_t i = 0; i < s.size();) append_utf8(out, vietnamese_to_upper(next_code_point(s, i)));
   return out;
 }
 
@@ -105,7 +73,7 @@ std::string upper(std::string_view s) {
 std::string capitalise(std::string_view w) {
   if (w.empty()) return {};
   size_t i = 0;
-  char32_t cp = decode(w, i);
+  char32_t cp = next_code_point(w, i);
   std::string out;
   append_utf8(out, vietnamese_to_upper(cp));
   out.append(w.substr(i));
@@ -204,11 +172,11 @@ std::optional<size_t> match_lead(std::string_view s, std::string_view pat) {
       continue;
     }
     if (i >= s.size()) return std::nullopt;
-    char32_t cp = decode(s, i);
+    char32_t cp = next_code_point(s, i);
     if (fold_ascii(cp) != pat[p]) return std::nullopt;
     while (i < s.size()) {
       size_t k = i;
-      if (!is_combining(decode(s, k))) break;
+      if (!is_combining(next_code_point(s, k))) break;
       i = k;
     }
   }
@@ -219,7 +187,7 @@ std::optional<size_t> match_lead(std::string_view s, std::string_view pat) {
 bool word_ends_at(std::string_view s, size_t off) {
   if (off >= s.size()) return true;
   size_t i = off;
-  char32_t cp = decode(s, i);
+  char32_t cp = next_code_point(s, i);
   return !is_letter(cp) && !is_combining(cp);
 }
 
@@ -240,7 +208,7 @@ bool has_alnum(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
     char c = s[i];
     if (static_cast<unsigned char>(c) >= 0x80) {
-      char32_t cp = decode(s, i);
+      char32_t cp = next_code_point(s, i);
       if (is_letter(cp)) return true;
       continue;
     }
@@ -254,7 +222,7 @@ bool has_alnum(std::string_view s) {
 bool is_upper_text(std::string_view s) {
   bool any = false;
   for (size_t i = 0; i < s.size();) {
-    char32_t cp = decode(s, i);
+    char32_t cp = next_code_point(s, i);
     if (is_lower_letter(cp)) return false;
     if (is_upper_letter(cp)) any = true;
   }
@@ -268,9 +236,9 @@ bool is_name_like(std::string_view s) {
   if (ws.size() < 2 || ws.size() > 6) return false;
   for (std::string_view w : ws) {
     size_t i = 0;
-    if (!is_upper_letter(decode(w, i))) return false;
+    if (!is_upper_letter(next_code_point(w, i))) return false;
     while (i < w.size()) {
-      char32_t cp = decode(w, i);
+      char32_t cp = next_code_point(w, i);
       if (!is_lower_letter(cp) && !is_combining(cp)) return false;
     }
   }
@@ -302,7 +270,7 @@ bool starts_list_item(std::string_view s) {
   if (i > 0 && i < s.size() && (s[i] == '.' || s[i] == ')')) return true;
   size_t j = 0;
   if (s.empty()) return false;
-  char32_t cp = decode(s, j);
+  char32_t cp = next_code_point(s, j);
   return is_lower_letter(cp) && j < s.size() && s[j] == ')';
 }
 

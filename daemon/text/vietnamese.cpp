@@ -5,14 +5,11 @@
 
 namespace herald {
 
-namespace {
-
-// Decodes one code point at s[i], advancing i; returns U+FFFD on malformed input.
 char32_t next_code_point(std::string_view s, size_t& i) {
   auto c = static_cast<unsigned char>(s[i++]);
   if (c < 0x80) return c;
   int extra = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : -1;
-  if (extra < 0) return 0xFFFD;
+  if (extra < 0 || c >= 0xF8) return 0xFFFD;
   char32_t cp = c & (0x3F >> extra);
   for (int k = 0; k < extra; ++k) {
     if (i >= s.size() || (static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) return 0xFFFD;
@@ -38,6 +35,8 @@ void append_utf8(std::string& out, char32_t cp) {
     out += static_cast<char>(0x80 | (cp & 0x3F));
   }
 }
+
+namespace {
 
 // Every accented Vietnamese letter, grouped by the ASCII letter it folds to.
 const std::unordered_map<char32_t, char>& fold_table() {

@@ -13,6 +13,11 @@ std::string unaccent(std::string_view utf8);
 /// trimmed. "- Ủy ban nhân dân các xã, thị trấn," -> "uy ban nhan dan cac xa thi tran".
 std::string match_key(std::string_view utf8);
 
+/// The code point at s[i], advancing i by at least one byte; U+FFFD when malformed.
+char32_t next_code_point(std::string_view s, size_t& i);
+/// Appends `cp` to `out` as UTF-8.
+void append_utf8(std::string& out, char32_t cp);
+
 /// At most `max_bytes` of `s`, cut before a character rather than inside one.
 std::string utf8_prefix(std::string_view s, size_t max_bytes);
 

@@ -14,12 +14,11 @@ import urllib.parse
 import urllib.request
 
 import kannel
-import yaml
-from harness import DaemonTestCase, free_port, load_directory, wait_until
+from harness import free_port, wait_until
+from wrong_number import WrongNumberCase
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
 CHROMIUM = "/usr/bin/chromium"
-DENIED = "+84912000999"   # scripts/services' Kannel refuses this number
 VIEWER_TOKEN = "viewer-token-77aa01c3d9e2"
 ARTIFACTS = os.path.join(os.environ.get("HERALD_BUILD_DIR", tempfile.gettempdir()), "test-artifacts")
 
@@ -82,28 +81,12 @@ class WebDriver:
 
 @unittest.skipUnless(os.path.exists(CHROMEDRIVER) and os.path.exists(CHROMIUM),
                      "chromium and chromium-driver are not installed (scripts/setup)")
-class Dashboard(DaemonTestCase):
+class Dashboard(WrongNumberCase):
+    wrong_person = "dtt-phu-tan"
+    viewer_token = VIEWER_TOKEN
+
     @classmethod
     def setUpClass(cls):
-        os.environ["HERALD_TEST_KANNEL_PASSWORD"] = kannel.password()
-        os.environ["HERALD_TEST_VIEWER_TOKEN"] = VIEWER_TOKEN
-        cls.dir_data = load_directory()
-        for p in cls.dir_data["people"]:
-            if p["id"] == "dtt-phu-tan":
-                p["contacts"]["phone"] = DENIED
-        cls.dir_tmp = tempfile.TemporaryDirectory(prefix="herald-dir-")
-        cls.dir_file = os.path.join(cls.dir_tmp.name, "directory.yaml")
-        with open(cls.dir_file, "w", encoding="utf-8") as f:
-            yaml.safe_dump(cls.dir_data, f, allow_unicode=True)
-        cls.extra_config = {
-            "directory": cls.dir_file,
-            "http": {"admin_tokens": [
-                {"name": "test", "role": "operator", "token": "env:HERALD_TEST_ADMIN_TOKEN"},
-                {"name": "watcher", "role": "viewer", "token": "env:HERALD_TEST_VIEWER_TOKEN"}]},
-            "gateways": {"kannel-local": kannel.gateway_config(dlr_mask=31)},
-            "channels": {"sms": {"enabled": True, "gateway": "kannel-local"}},
-            "dispatch": {"poll_interval": "100ms", "backoff_initial": "100ms", "backoff_max": "1s"},
-        }
         super().setUpClass()
         cls.browser = WebDriver()
 
@@ -111,7 +94,6 @@ class Dashboard(DaemonTestCase):
     def tearDownClass(cls):
         cls.browser.quit()
         super().tearDownClass()
-        cls.dir_tmp.cleanup()
 
     def dom_counts(self):
         return self.browser.script(
@@ -152,11 +134,8 @@ class Dashboard(DaemonTestCase):
         self.assertIn("Tiến độ theo kênh", page)
 
         # The number is fixed in the directory and reloaded; a viewer cannot replay.
-        for p in self.dir_data["people"]:
-            if p["id"] == "dtt-phu-tan":
-                p["contacts"]["phone"] = "0912 000 997"
-        with open(self.dir_file, "w", encoding="utf-8") as f:
-            yaml.safe_dump(self.dir_data, f, allow_unicode=True)
+        self.set_phone("0912 000 997")
+        self.write_directory()
         r = self.daemon.ctl("directory", "reload")
         self.assertEqual(r.returncode, 0, r.stderr)
         viewer_url = base + "?id=" + urllib.parse.quote(d["id"], safe="") + "#token=" + VIEWER_TOKEN

@@ -5,54 +5,22 @@ nothing. A viewer token cannot replay (403), no token gets 401; cancel and expor
 import csv
 import io
 import json
-import os
 import signal
-import tempfile
 import unittest
 import urllib.parse
 import urllib.request
 
 import kannel
-import yaml
-from harness import DaemonTestCase, load_directory, wait_until
+from harness import wait_until
+from wrong_number import DENIED, WrongNumberCase
 
-DENIED = "+84912000999"   # scripts/services' Kannel refuses this number (black-list)
 FIXED = "0912 000 998"
 VIEWER_TOKEN = "viewer-token-5e1f09aa2b7c"
 
 
-class ReplayAfterAFix(DaemonTestCase):
-    @classmethod
-    def setUpClass(cls):
-        os.environ["HERALD_TEST_KANNEL_PASSWORD"] = kannel.password()
-        os.environ["HERALD_TEST_VIEWER_TOKEN"] = VIEWER_TOKEN
-        cls.dir_data = load_directory()
-        for p in cls.dir_data["people"]:
-            if p["id"] == "dtt-an-hiep":
-                p["contacts"]["phone"] = DENIED  # the wrong number someone typed
-        cls.dir_tmp = tempfile.TemporaryDirectory(prefix="herald-dir-")
-        cls.dir_file = os.path.join(cls.dir_tmp.name, "directory.yaml")
-        cls.write_directory()
-        cls.extra_config = {
-            "directory": cls.dir_file,
-            "http": {"admin_tokens": [
-                {"name": "test", "role": "operator", "token": "env:HERALD_TEST_ADMIN_TOKEN"},
-                {"name": "watcher", "role": "viewer", "token": "env:HERALD_TEST_VIEWER_TOKEN"}]},
-            "gateways": {"kannel-local": kannel.gateway_config(dlr_mask=31)},
-            "channels": {"sms": {"enabled": True, "gateway": "kannel-local"}},
-            "dispatch": {"poll_interval": "100ms", "backoff_initial": "100ms", "backoff_max": "1s"},
-        }
-        super().setUpClass()
-
-    @classmethod
-    def tearDownClass(cls):
-        super().tearDownClass()
-        cls.dir_tmp.cleanup()
-
-    @classmethod
-    def write_directory(cls, text=None):
-        with open(cls.dir_file, "w", encoding="utf-8") as f:
-            f.write(text if text is not None else yaml.safe_dump(cls.dir_data, allow_unicode=True))
+class ReplayAfterAFix(WrongNumberCase):
+    wrong_person = "dtt-an-hiep"
+    viewer_token = VIEWER_TOKEN
 
     def rows(self, did):
         return {r["recipient"]["id"]: r for r in self.daemon.api(
@@ -97,9 +65,7 @@ class ReplayAfterAFix(DaemonTestCase):
         self.assertEqual(r.returncode, 1)
 
         # Fixed in the file, reloaded, replayed: once, to the new number.
-        for p in self.dir_data["people"]:
-            if p["id"] == "dtt-an-hiep":
-                p["contacts"]["phone"] = FIXED
+        self.set_phone(FIXED)
         self.write_directory()
         r = self.daemon.ctl("directory", "check", self.dir_file)
         self.assertEqual(r.returncode, 0, r.stderr)
