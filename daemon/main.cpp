@@ -20,6 +20,7 @@
 #include "intake/intake.hpp"
 #include "loudspeaker/announcer.hpp"
 #include "store/store.hpp"
+#include "store/writer.hpp"
 
 namespace {
 
@@ -76,7 +77,10 @@ int main(int argc, char** argv) {
 
   boost::asio::io_context io(1);
   net::CurlMulti curl(io);
-  Dispatcher dispatcher(io, *store, curl, cfg, metrics);
+  // The dispatcher's claims and outcomes and the receipts' updates, committed in batches
+  // on a thread of their own.
+  StoreWriter writer(*store, io);
+  Dispatcher dispatcher(io, *store, writer, curl, cfg, metrics);
   intake.on_committed([&] { dispatcher.kick(); });
   auto current_directory = [&] { return std::atomic_load(&directory); };
   // A corrected contact is used from the next send (a replay, say) without a restart.
@@ -129,7 +133,7 @@ int main(int argc, char** argv) {
                        &cfg.gateways, [&] { return dispatcher.metrics_text(); },
                        &cfg, current_directory, announcer.get(), ack_secret, [&] { dispatcher.kick(); },
                        [&](std::string_view body) { return intake.take(body); },
-                       [&] { return reload_directory(); }};
+                       [&] { return reload_directory(); }, &writer};
   http::Server server(io, cfg.http, api);
   try {
     server.start();
@@ -201,6 +205,7 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
 
   io.run();
+  writer.stop();  // what is queued (outcomes of finished sends) is committed first
   consumer.stop();
   log::info("stopped");
   return 0;

@@ -12,17 +12,17 @@ namespace herald {
 
 namespace asio = boost::asio;
 
-Dispatcher::Dispatcher(asio::io_context& io, Store& store, net::CurlMulti& curl, const Config& cfg,
-                       Metrics& metrics)
-    : io_(io), store_(store), curl_(curl), cfg_(cfg), metrics_(metrics), timer_(io),
+Dispatcher::Dispatcher(asio::io_context& io, Store& store, StoreWriter& writer, net::CurlMulti& curl,
+                       const Config& cfg, Metrics& metrics)
+    : io_(io), store_(store), writer_(writer), curl_(curl), cfg_(cfg), metrics_(metrics), timer_(io),
       rng_(std::random_device{}()) {
   for (const auto& [channel, cc] : cfg_.channels) {
     if (!cc.enabled || cc.gateway.empty()) continue;
     auto it = cfg_.gateways.find(cc.gateway);
     if (it == cfg_.gateways.end()) continue;  // config validation refuses this
     const GatewayLimits& l = it->second->limits();
-    lanes_.push_back(Lane{channel, it->second, TokenBucket(l.rate_per_s, l.rate_per_s),
-                          CircuitBreaker(l.breaker_failures, l.breaker_cooldown_ms), 0});
+    lanes_.emplace_back(channel, it->second, TokenBucket(l.rate_per_s, l.rate_per_s),
+                        CircuitBreaker(l.breaker_failures, l.breaker_cooldown_ms));
   }
 }
 
@@ -47,10 +47,25 @@ void Dispatcher::start() {
 void Dispatcher::stop() {
   stopping_ = true;
   timer_.cancel();
+  // Claimed ahead but never sent: due again at once for the next start (a crash instead
+  // leaves them to the restart rule, like sends in flight).
+  std::vector<int64_t> unsent;
+  for (Lane& lane : lanes_) {
+    for (const auto& c : lane.ready) unsent.push_back(c.id);
+    lane.ready.clear();
+  }
+  if (!unsent.empty())
+    writer_.submit([unsent = std::move(unsent)](Store& s) { return s.release_unsent(unsent, now_ms()); },
+                   [](std::optional<size_t>&&, const std::string& error) {
+                     if (!error.empty()) log::error("dispatcher: cannot release unsent claims: ", error);
+                   });
 }
 
 void Dispatcher::kick() {
-  asio::post(io_, [this] { request_pump(); });
+  asio::post(io_, [this] {
+    for (Lane& lane : lanes_) lane.drained_until_ms = 0;  // new work may be due
+    request_pump();
+  });
 }
 
 void Dispatcher::request_pump() {
@@ -63,9 +78,16 @@ void Dispatcher::request_pump() {
 }
 
 void Dispatcher::arm_timer(int64_t delay_ms) {
+  if (stopping_) return;
+  const int64_t at = now_ms() + std::max<int64_t>(delay_ms, 1);
+  if (timer_armed_ && timer_at_ms_ <= at) return;  // an earlier wake-up stands
+  timer_armed_ = true;
+  timer_at_ms_ = at;
   timer_.expires_after(std::chrono::milliseconds(std::max<int64_t>(delay_ms, 1)));
   timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (!ec) pump();
+    if (ec) return;  // re-armed or stopped
+    timer_armed_ = false;
+    pump();
   });
 }
 
@@ -73,42 +95,35 @@ void Dispatcher::pump() {
   if (stopping_) return;
   const int64_t now = now_ms();
   int64_t wake = cfg_.dispatch.poll_interval_ms;
-  try {
-    // Sent but unconfirmed past their chain's wait: fail over to the next channel.
-    if (size_t n = store_.expire_unconfirmed(now)) {
-      log::info(n, " deliveries got no receipt in time; trying their next channel");
-      wake = 0;
-    }
-  } catch (const StoreError& e) {
-    ++metrics_.store_errors;
-    log::error("dispatcher: store: ", e.what());
+  // Sent but unconfirmed past their chain's wait: fail over to the next channel. Looked
+  // for at most every poll interval (and never twice at once), not on every pump.
+  if (!expiring_ && now >= next_expiry_check_ms_) {
+    expiring_ = true;
+    next_expiry_check_ms_ = now + std::min<int64_t>(cfg_.dispatch.poll_interval_ms, 1000);
+    writer_.submit([now](Store& s) { return s.expire_unconfirmed(now); },
+                   [this](std::optional<size_t>&& n, const std::string& error) {
+                     expiring_ = false;
+                     if (!error.empty()) {
+                       ++metrics_.store_errors;
+                       log::error("dispatcher: store: ", error);
+                     } else if (*n) {
+                       log::info(*n, " deliveries got no receipt in time; trying their next channel");
+                       request_pump();
+                     }
+                   });
   }
   for (Lane& lane : lanes_) {
     const GatewayLimits& l = lane.gateway->limits();
     if (lane.refreshing) continue;  // the refresh's completion pumps again
+    // Send what is claimed, as far as the breaker, the concurrency cap and the rate allow.
     int64_t allowance = lane.breaker.allowance(now, lane.in_flight, l.concurrency);
     if (allowance > 0 && !lane.bucket.unlimited())
       allowance = std::min(allowance, lane.bucket.available(now));
-    if (allowance <= 0) {
-      if (lane.breaker.state() == CircuitBreaker::State::open)
-        wake = std::min(wake, lane.breaker.reopens_at_ms() - now);
-      else if (!lane.bucket.unlimited() && lane.in_flight < l.concurrency)
-        wake = std::min(wake, lane.bucket.wait_ms(now));
-      continue;  // completions pump again when in-flight sends end
-    }
-    const size_t want = static_cast<size_t>(std::min<int64_t>(allowance, cfg_.dispatch.batch));
-    std::vector<ClaimedDelivery> claimed;
-    try {
-      claimed = store_.claim_due(lane.channel, lane.gateway->name(), now, want);
-      if (claimed.size() < want)
-        if (auto due = store_.next_due_ms(lane.channel)) wake = std::min(wake, *due - now);
-    } catch (const StoreError& e) {
-      ++metrics_.store_errors;
-      log::error("dispatcher: store: ", e.what());
-      continue;
-    }
-    if (!lane.bucket.unlimited()) lane.bucket.take(static_cast<int64_t>(claimed.size()));
-    for (const auto& c : claimed) {
+    while (allowance > 0 && !lane.ready.empty()) {
+      ClaimedDelivery c = std::move(lane.ready.front());
+      lane.ready.pop_front();
+      if (!lane.bucket.unlimited()) lane.bucket.take(1);
+      --allowance;
       try {
         send(lane, c);
       } catch (const StoreError& e) {
@@ -117,22 +132,106 @@ void Dispatcher::pump() {
         log::error("dispatcher: delivery ", c.id, ": store: ", e.what());
       }
     }
-    if (claimed.size() == want && lane.in_flight < l.concurrency) wake = 0;
+    if (allowance <= 0) {
+      if (lane.breaker.state() == CircuitBreaker::State::open)
+        wake = std::min(wake, lane.breaker.reopens_at_ms() - now);
+      else if (!lane.bucket.unlimited() && lane.in_flight < l.concurrency)
+        wake = std::min(wake, lane.bucket.wait_ms(now));
+      // otherwise completions pump again when in-flight sends end
+    }
+    // Claim ahead, unless the gateway is refusing sends or nothing more is due yet.
+    const size_t target = prefetch(lane);
+    if (!lane.claiming && lane.breaker.state() != CircuitBreaker::State::open && now >= lane.drained_until_ms &&
+        lane.ready.size() <= target / 2)
+      claim(lane, target - lane.ready.size(), now);
   }
   arm_timer(wake);
 }
 
+size_t Dispatcher::prefetch(const Lane& lane) const {
+  const GatewayLimits& l = lane.gateway->limits();
+  int64_t n = int64_t{l.concurrency} * 8;
+  // A rate-limited gateway: a quarter of a second's sends.
+  if (!lane.bucket.unlimited()) n = std::min<int64_t>(n, std::max<int64_t>(1, static_cast<int64_t>(l.rate_per_s / 4)));
+  // Half-open: the probe alone.
+  if (lane.breaker.state() == CircuitBreaker::State::half_open) n = 1;
+  return static_cast<size_t>(std::clamp<int64_t>(n, 1, std::max<int64_t>(1, cfg_.dispatch.batch)));
+}
+
+void Dispatcher::claim(Lane& lane, size_t want, int64_t now) {
+  lane.claiming = true;
+  writer_.submit(
+      [this, channel = lane.channel, gateway = lane.gateway->name(), now, want](Store& s) {
+        Claim c;
+        c.deliveries = s.claim_due(channel, gateway, now, want);
+        if (c.deliveries.size() < want) c.next_due_ms = s.next_due_ms(channel);
+        // Parse each directive here, off the loop, so that sending finds it cached.
+        const std::string* last = nullptr;
+        for (const auto& d : c.deliveries) {
+          if (last && *last == d.directive_id) continue;
+          last = &d.directive_id;
+          directive(s, d.directive_id);
+        }
+        return c;
+      },
+      [this, &lane, want](std::optional<Claim>&& c, const std::string& error) {
+        lane.claiming = false;
+        if (!error.empty()) {
+          ++metrics_.store_errors;
+          log::error("dispatcher: store: ", error);
+          return;  // the poll timer tries again
+        }
+        // Claimed while stopping: they stay `sending`, and the restart rule settles them.
+        if (stopping_) return;
+        claimed(lane, want, std::move(*c));
+      });
+}
+
+void Dispatcher::claimed(Lane& lane, size_t want, Claim&& c) {
+  if (c.deliveries.size() < want)
+    lane.drained_until_ms = c.next_due_ms ? *c.next_due_ms : now_ms() + cfg_.dispatch.poll_interval_ms;
+  for (auto& d : c.deliveries) lane.ready.push_back(std::move(d));
+  request_pump();
+  if (c.deliveries.size() < want && c.next_due_ms) arm_timer(*c.next_due_ms - now_ms());
+}
+
+void Dispatcher::record(int64_t delivery_id, TransitionRequest t) {
+  writer_.submit([delivery_id, t = std::move(t)](Store& s) { return s.transition(delivery_id, t); },
+                 [this, delivery_id](std::optional<TransitionResult>&& r, const std::string& error) {
+                   if (!error.empty()) {
+                     // The send's outcome could not be recorded: it stays `sending`, and
+                     // the restart rule settles it (a receipt, or a resend after the grace).
+                     ++metrics_.store_errors;
+                     log::error("dispatcher: cannot record outcome of delivery ", delivery_id, ": ", error);
+                     return;
+                   }
+                   // A retry or a fallback is now queued: look for it.
+                   if (r->applied && (r->state == DeliveryState::retrying || r->fallback_id)) {
+                     for (Lane& lane : lanes_) lane.drained_until_ms = 0;
+                     request_pump();
+                   }
+                 });
+}
+
 std::shared_ptr<const Directive> Dispatcher::directive(const std::string& id) {
-  if (auto it = directives_.find(id); it != directives_.end()) return it->second;
-  auto raw = store_.directive_raw(id);
+  return directive(store_, id);
+}
+
+std::shared_ptr<const Directive> Dispatcher::directive(Store& store, const std::string& id) {
+  {
+    std::lock_guard lock(directives_mu_);
+    if (auto it = directives_.find(id); it != directives_.end()) return it->second;
+  }
+  auto raw = store.directive_raw(id);
   if (!raw) return nullptr;
   DirectiveParse p = parse_directive(*raw, std::max<size_t>(raw->size(), cfg_.intake.max_directive_bytes));
   if (!p.directive) return nullptr;
-  if (directives_.size() >= 1024) directives_.clear();  // a simple bound; misses re-parse
   // The ack code is the store's, not the message's.
   if (p.directive->ack_required)
-    if (auto detail = store_.directive(id)) p.directive->ack_code = detail->summary.ack_code;
+    if (auto detail = store.directive(id)) p.directive->ack_code = detail->summary.ack_code;
   auto d = std::make_shared<const Directive>(std::move(*p.directive));
+  std::lock_guard lock(directives_mu_);
+  if (directives_.size() >= 1024) directives_.clear();  // a simple bound; misses re-parse
   directives_.emplace(id, d);
   return d;
 }
@@ -147,8 +246,8 @@ std::string Dispatcher::receipt_url(const Lane& lane, const std::string& token) 
 void Dispatcher::send(Lane& lane, const ClaimedDelivery& c) {
   auto d = directive(c.directive_id);
   if (!d) {
-    store_.transition(c.id, {DeliveryState::failed, Cause::gateway_failed, "dispatcher", {},
-                             std::string("directive_unreadable"), "the stored directive cannot be read", {}, {}});
+    record(c.id, {DeliveryState::failed, Cause::gateway_failed, "dispatcher", {},
+                  std::string("directive_unreadable"), "the stored directive cannot be read", {}, {}});
     return;
   }
   OutboundMessage m;
@@ -177,11 +276,25 @@ void Dispatcher::send(Lane& lane, const ClaimedDelivery& c) {
     m.text = c.note;
   }
   if (c.channel == Channel::sms && m.directive) {
-    SmsTemplate t = cfg_.channels.at(Channel::sms).sms_template;
-    t.unaccented = t.unaccented || lane.gateway->unaccented();
-    RenderedSms r = render_sms(*m.directive, t, {});
-    m.text = std::move(r.text);
-    m.coding = r.size.coding;
+    // Every recipient of a directive gets the same text: rendered once per lane.
+    const bool cacheable = c.purpose == "directive";
+    if (!cacheable || lane.sms_for != d) {
+      SmsTemplate t = cfg_.channels.at(Channel::sms).sms_template;
+      t.unaccented = t.unaccented || lane.gateway->unaccented();
+      RenderedSms r = render_sms(*m.directive, t, {});
+      if (!cacheable) {
+        m.text = std::move(r.text);
+        m.coding = r.size.coding;
+      } else {
+        lane.sms_for = d;
+        lane.sms_text = std::move(r.text);
+        lane.sms_coding = r.size.coding;
+      }
+    }
+    if (cacheable) {
+      m.text = lane.sms_text;
+      m.coding = lane.sms_coding;
+    }
   }
   if (c.channel == Channel::loudspeaker && announcer_) {
     // The job needs the spoken audio: rendered on the audio worker (or found in its
@@ -225,14 +338,7 @@ void Dispatcher::transmit(Lane& lane, const ClaimedDelivery& c, const OutboundMe
   curl_.perform(std::move(req), [this, &lane, c, credentials = lane.credentials](net::HttpResponse&& resp) {
     --lane.in_flight;
     SendResult r = lane.gateway->parse(resp);
-    try {
-      finish(lane, c, r, credentials == lane.credentials);
-    } catch (const StoreError& e) {
-      // The send's outcome could not be recorded: it stays `sending`, and the restart
-      // rule settles it (a receipt, or a resend after the grace period).
-      ++metrics_.store_errors;
-      log::error("dispatcher: cannot record outcome of delivery ", c.id, ": ", e.what());
-    }
+    finish(lane, c, r, credentials == lane.credentials);
     request_pump();
   });
 }
@@ -259,7 +365,7 @@ void Dispatcher::finish(Lane& lane, const ClaimedDelivery& c, const SendResult& 
     TransitionRequest accepted{DeliveryState::sent, Cause::gateway_accepted, source, "accepted",
                                std::string(), {}, r.provider_ref, {}};
     accepted.settle_fallback = !lane.gateway->reports_delivery();
-    store_.transition(c.id, accepted);
+    record(c.id, std::move(accepted));
     return;
   }
   if (r.error.counts_against_gateway() && lane.breaker.on_failure(now))
@@ -270,15 +376,13 @@ void Dispatcher::finish(Lane& lane, const ClaimedDelivery& c, const SendResult& 
     ++metrics_.send_failed;
     log::info("delivery ", c.id, " (", c.recipient_id, "): failed permanently: ", r.error.code, " ",
               r.error.text);
-    store_.transition(c.id, {DeliveryState::failed, Cause::gateway_failed, source, what,
-                             r.error.code, r.error.text, {}, {}});
+    record(c.id, {DeliveryState::failed, Cause::gateway_failed, source, what, r.error.code, r.error.text, {}, {}});
     return;
   }
   if (c.attempts >= cfg_.dispatch.max_attempts) {
     ++metrics_.send_failed;
-    store_.transition(c.id, {DeliveryState::failed, Cause::gateway_failed, source,
-                             "gave up after " + std::to_string(c.attempts) + " attempts",
-                             r.error.code, r.error.text, {}, {}});
+    record(c.id, {DeliveryState::failed, Cause::gateway_failed, source,
+                  "gave up after " + std::to_string(c.attempts) + " attempts", r.error.code, r.error.text, {}, {}});
     return;
   }
   int64_t delay = backoff_ms(c.attempts, cfg_.dispatch.backoff_initial_ms, cfg_.dispatch.backoff_max_ms, rng_);
@@ -293,8 +397,8 @@ void Dispatcher::finish(Lane& lane, const ClaimedDelivery& c, const SendResult& 
   // An escalation is sent after the deadline by design; the rest is pointless after it.
   if (d && d->ack_deadline_ms && c.purpose != "escalation" && now + delay > *d->ack_deadline_ms) {
     ++metrics_.send_failed;
-    store_.transition(c.id, {DeliveryState::expired, Cause::gateway_failed, source,
-                             "deadline passed before a retry could succeed", r.error.code, r.error.text, {}, {}});
+    record(c.id, {DeliveryState::expired, Cause::gateway_failed, source,
+                  "deadline passed before a retry could succeed", r.error.code, r.error.text, {}, {}});
     return;
   }
   ++metrics_.send_retries;
@@ -302,11 +406,9 @@ void Dispatcher::finish(Lane& lane, const ClaimedDelivery& c, const SendResult& 
             delay, " ms");
   const int64_t ceiling = backoff_ceiling_ms(c.attempts, cfg_.dispatch.backoff_initial_ms,
                                              cfg_.dispatch.backoff_max_ms);
-  store_.transition(c.id, {DeliveryState::retrying, Cause::gateway_retry, source,
-                           what + ", retry in " + std::to_string(delay) + " ms (backoff ceiling " +
-                               std::to_string(ceiling) + " ms)",
-                           r.error.code,
-                           r.error.text, {}, now + delay});
+  record(c.id, {DeliveryState::retrying, Cause::gateway_retry, source,
+                what + ", retry in " + std::to_string(delay) + " ms (backoff ceiling " + std::to_string(ceiling) + " ms)",
+                r.error.code, r.error.text, {}, now + delay});
 }
 
 void Dispatcher::refresh(Lane& lane) {
@@ -318,12 +420,20 @@ void Dispatcher::refresh(Lane& lane) {
   curl_.perform(std::move(*req), [this, &lane](net::HttpResponse&& resp) {
     std::map<std::string, std::string> persist;
     bool ok = lane.gateway->apply_refresh(resp, persist);
-    try {
-      // A rotated refresh token is only good once: keep the new one before using it.
-      if (!persist.empty()) store_.put_gateway_state(lane.gateway->name(), persist);
-    } catch (const StoreError& e) {
+    // A rotated refresh token is only good once: keep the new one before using it.
+    writer_.submit(
+        [name = lane.gateway->name(), persist = std::move(persist)](Store& s) {
+          if (!persist.empty()) s.put_gateway_state(name, persist);
+        },
+        [this, &lane, ok, status = resp.status](const std::string& error) { refreshed(lane, ok, status, error); });
+  });
+}
+
+void Dispatcher::refreshed(Lane& lane, bool ok, long status, const std::string& error) {
+  {
+    if (!error.empty()) {
       ++metrics_.store_errors;
-      log::error("gateway ", lane.gateway->name(), ": cannot keep refreshed credentials: ", e.what());
+      log::error("gateway ", lane.gateway->name(), ": cannot keep refreshed credentials: ", error);
     }
     lane.refreshing = false;
     if (ok) {
@@ -331,11 +441,11 @@ void Dispatcher::refresh(Lane& lane) {
       ++metrics_.credential_refreshes;
       log::info("gateway ", lane.gateway->name(), ": credentials refreshed");
     } else {
-      log::error("gateway ", lane.gateway->name(), ": credential refresh failed (HTTP ", resp.status, ")");
+      log::error("gateway ", lane.gateway->name(), ": credential refresh failed (HTTP ", status, ")");
       lane.breaker.on_failure(now_ms());
     }
     request_pump();
-  });
+  }
 }
 
 std::string Dispatcher::metrics_text() const {

@@ -3,12 +3,15 @@
 // first), sends each through its channel's gateway within that gateway's rate limit,
 // concurrency cap and circuit breaker, and records what happened. Retry policy lives
 // here alone: capped exponential backoff with full jitter, up to max_attempts or the
-// directive's deadline.
+// directive's deadline. Claims and outcomes go through the StoreWriter: the loop never
+// waits for the disk, and outcomes that finish together commit together.
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <deque>
 #include <list>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -19,14 +22,16 @@
 #include "gateway.hpp"
 #include "loudspeaker/announcer.hpp"
 #include "net/curl_multi.hpp"
+#include "render/sms_render.hpp"
 #include "store/store.hpp"
+#include "store/writer.hpp"
 
 namespace herald {
 
 class Dispatcher {
  public:
-  Dispatcher(boost::asio::io_context& io, Store& store, net::CurlMulti& curl, const Config& cfg,
-             Metrics& metrics);
+  Dispatcher(boost::asio::io_context& io, Store& store, StoreWriter& writer, net::CurlMulti& curl,
+             const Config& cfg, Metrics& metrics);
 
   /// The secret ack links are signed with (kept in the store; the HTTP layer checks them).
   void set_ack_secret(std::string secret) { ack_secret_ = std::move(secret); }
@@ -50,18 +55,43 @@ class Dispatcher {
 
  private:
   struct Lane {
+    Lane(Channel c, std::shared_ptr<Gateway> g, TokenBucket b, CircuitBreaker br)
+        : channel(c), gateway(std::move(g)), bucket(b), breaker(br) {}
     Channel channel;
     std::shared_ptr<Gateway> gateway;
     TokenBucket bucket;
     CircuitBreaker breaker;
     int in_flight = 0;
     bool refreshing = false;  // credentials being renewed: no sends meanwhile
+    bool claiming = false;    // a claim is with the store writer: no second one meanwhile
+    // Claimed (committed as `sending`) and not sent yet: claims run ahead of sending so
+    // that a send never waits for a commit. At most prefetch() of them.
+    std::deque<ClaimedDelivery> ready;
+    int64_t drained_until_ms = 0;  // the last claim found nothing more due before this
+    // The SMS text of the directive sent last (the same for all its recipients).
+    std::shared_ptr<const Directive> sms_for;
+    std::string sms_text;
+    decltype(RenderedSms{}.size.coding) sms_coding{};
     uint64_t credentials = 0;  // how many refreshes succeeded: which credentials a send used
   };
 
+  /// What one claim brought back from the store writer.
+  struct Claim {
+    std::vector<ClaimedDelivery> deliveries;
+    std::optional<int64_t> next_due_ms;  // when fewer were due than asked for
+  };
+
   void pump();
+  void claim(Lane& lane, size_t want, int64_t now);
+  void claimed(Lane& lane, size_t want, Claim&& c);
+  /// How many deliveries a lane keeps claimed ahead: enough to cover a commit's latency
+  /// at full speed, few enough that newly due urgent work is not queued behind much.
+  size_t prefetch(const Lane& lane) const;
   void request_pump();
+  /// Pumps again in `delay_ms` at the latest (an earlier wake-up stands).
   void arm_timer(int64_t delay_ms);
+  /// Records an outcome through the writer (its commit is batched with others').
+  void record(int64_t delivery_id, TransitionRequest t);
   void send(Lane& lane, const ClaimedDelivery& c);
   /// The request itself, once the message is complete (a loudspeaker job's audio ready).
   void transmit(Lane& lane, const ClaimedDelivery& c, const OutboundMessage& m);
@@ -70,17 +100,28 @@ class Dispatcher {
   void finish(Lane& lane, const ClaimedDelivery& c, const SendResult& r, bool credentials_current = true);
   /// Renews the gateway's credentials once, however many sends reported them expired.
   void refresh(Lane& lane);
+  /// After a refresh's answer and its persisted credentials are in (on the loop).
+  void refreshed(Lane& lane, bool ok, long status, const std::string& store_error);
+  /// The parsed directive, cached; safe from the writer thread too (claims warm the cache
+  /// there, so the loop rarely reads the store for it).
   std::shared_ptr<const Directive> directive(const std::string& id);
+  std::shared_ptr<const Directive> directive(Store& store, const std::string& id);
   std::string receipt_url(const Lane& lane, const std::string& token) const;
 
   boost::asio::io_context& io_;
   Store& store_;
+  StoreWriter& writer_;
   net::CurlMulti& curl_;
   const Config& cfg_;
   Metrics& metrics_;
   boost::asio::steady_timer timer_;
   std::list<Lane> lanes_;  // stable addresses: completions hold a Lane&
+  std::mutex directives_mu_;
   std::unordered_map<std::string, std::shared_ptr<const Directive>> directives_;
+  bool timer_armed_ = false;
+  int64_t timer_at_ms_ = 0;
+  bool expiring_ = false;             // an expire_unconfirmed pass is with the writer
+  int64_t next_expiry_check_ms_ = 0;
   std::mt19937_64 rng_;
   loudspeaker::Announcer* announcer_ = nullptr;
   std::string ack_secret_;

@@ -423,4 +423,18 @@ Response handle_request(const Request& req, ApiContext& ctx) {
   }
 }
 
+void handle_request_async(std::shared_ptr<const Request> req, ApiContext& ctx, std::function<void(Response&&)> respond) {
+  if (ctx.writer) {
+    auto url = boost::urls::parse_origin_form(req->target());
+    if (url && url->segments().size() == 4 && url->segments().front() == "hooks") {
+      std::vector<std::string> segs;
+      for (auto seg : url->segments()) segs.emplace_back(seg);
+      std::map<std::string, std::string> query;
+      for (auto p : url->params()) query[std::string(p.key)] = std::string(p.value);
+      if (handle_hook_async(req, ctx, segs, query, respond)) return;
+    }
+  }
+  respond(handle_request(*req, ctx));
+}
+
 }  // namespace herald::http

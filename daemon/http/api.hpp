@@ -13,6 +13,7 @@
 #include "core/metrics.hpp"
 #include "intake/intake.hpp"
 #include "store/store.hpp"
+#include "store/writer.hpp"
 
 namespace herald::loudspeaker { class Announcer; }
 
@@ -43,6 +44,8 @@ struct ApiContext {
   std::function<IntakeResult(std::string_view)> publish;
   /// Reloads the directory file; the errors (FILE:LINE:COL: message) when it is refused.
   std::function<std::vector<std::string>()> reload_directory;
+  /// Receipts are recorded through it, off the event loop and in batches (absent: inline).
+  StoreWriter* writer = nullptr;
 };
 
 /// /dashboard/ and its files (dashboard.cpp).
@@ -63,6 +66,16 @@ Response handle_hook(const Request& req, ApiContext& ctx, const std::vector<std:
 Response handle_zalo_hook(const Request& req, ApiContext& ctx);
 
 Response handle_request(const Request& req, ApiContext& ctx);
+
+/// Like handle_request, but may answer later: receipts go through ctx.writer, and
+/// `respond` runs on the event loop once they are committed. Everything else is answered
+/// before this returns.
+void handle_request_async(std::shared_ptr<const Request> req, ApiContext& ctx, std::function<void(Response&&)> respond);
+
+/// The async form of handle_hook for receipts; false when this request is not one it
+/// takes (an MO, no writer), and `respond` was not called.
+bool handle_hook_async(std::shared_ptr<const Request> req, ApiContext& ctx, const std::vector<std::string>& segs,
+                       const std::map<std::string, std::string>& query, std::function<void(Response&&)> respond);
 
 /// A JSON answer to `req` (keep-alive as the request asks).
 Response json_reply(const Request& req, bhttp::status status, const boost::json::object& body);

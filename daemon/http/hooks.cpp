@@ -38,40 +38,17 @@ Response handle_mo(const Request& req, ApiContext& ctx, const Gateway& gw,
   return res;
 }
 
-}  // namespace
-
-Response handle_hook(const Request& req, ApiContext& ctx, const std::vector<std::string>& segs,
-                     const std::map<std::string, std::string>& query) {
-  // segs: "hooks", channel, gateway, token
-  if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::post)
-    return json_reply(req, bhttp::status::method_not_allowed, {{"error", "method not allowed"}});
-  auto reject = [&](bhttp::status status, const char* why) {
+// A receipt once its gateway is known, against `store` (the writer's thread, or the loop's).
+Response apply_receipt(const Request& req, ApiContext& ctx, Store& store, const Gateway& gw,
+                       const std::string& token, const ReceiptParse& parsed) {
+  auto reject = [&](bhttp::status status, const std::string& why) {
     ++ctx.metrics.receipts_rejected;
     return json_reply(req, status, {{"error", why}});
   };
-  if (segs.size() != 4 || !ctx.gateways) return reject(bhttp::status::not_found, "no such hook");
-  auto channel = parse_channel(segs[1]);
-  auto it = ctx.gateways->find(segs[2]);
-  if (!channel || it == ctx.gateways->end() || it->second->channel() != *channel)
-    return reject(bhttp::status::not_found, "no such hook");
-  const Gateway& gw = *it->second;
-  if (segs[3] == "mo") return handle_mo(req, ctx, gw, query);
-  const std::string& token = segs[3];
-  if (token.size() != 32) return reject(bhttp::status::not_found, "unknown delivery");
-  auto row = ctx.store.delivery_by_token(token);
+  auto row = store.delivery_by_token(token);
   // The token is the credential; the gateway in the path must also be the one that sent.
   if (!row || row->gateway != gw.name()) return reject(bhttp::status::not_found, "unknown delivery");
-
-  InboundCallback cb;
-  cb.method = std::string(req.method_string());
-  cb.query = query;
-  cb.body = req.body();
-  if (auto ct = req.find(bhttp::field::content_type); ct != req.end()) cb.content_type = std::string(ct->value());
-  ReceiptParse parsed = gw.parse_receipt(cb);
-  if (!parsed.update) {
-    ++ctx.metrics.receipts_rejected;
-    return json_reply(req, bhttp::status::bad_request, {{"error", parsed.error}});
-  }
+  if (!parsed.update) return reject(bhttp::status::bad_request, parsed.error);
   const ReceiptUpdate& u = *parsed.update;
   TransitionRequest t;
   t.to = u.state;
@@ -87,11 +64,86 @@ Response handle_hook(const Request& req, ApiContext& ctx, const std::vector<std:
     t.error_code = std::string();
   }
   if (!u.provider_ref.empty()) t.provider_ref = u.provider_ref;
-  TransitionResult r = ctx.store.transition(row->id, t);
+  TransitionResult r = store.transition(row->id, t);
   if (r.applied) ++ctx.metrics.receipts_applied;
   else ++ctx.metrics.receipts_ignored;
   return json_reply(req, bhttp::status::ok,
-               {{"delivery", row->id}, {"applied", r.applied}, {"state", to_string(r.state)}});
+                    {{"delivery", row->id}, {"applied", r.applied}, {"state", to_string(r.state)}});
+}
+
+/// What a receipt needs before the store: its gateway, token and parsed content, or the
+/// answer when the path alone settles it.
+struct ReceiptCall {
+  std::optional<Response> answer;
+  const Gateway* gateway = nullptr;
+  std::string token;
+  ReceiptParse parsed;
+};
+
+ReceiptCall prepare_receipt(const Request& req, ApiContext& ctx, const std::vector<std::string>& segs,
+                            const std::map<std::string, std::string>& query) {
+  ReceiptCall call;
+  if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::post) {
+    call.answer = json_reply(req, bhttp::status::method_not_allowed, {{"error", "method not allowed"}});
+    return call;
+  }
+  auto reject = [&](bhttp::status status, const char* why) {
+    ++ctx.metrics.receipts_rejected;
+    call.answer = json_reply(req, status, {{"error", why}});
+    return std::move(call);
+  };
+  if (segs.size() != 4 || !ctx.gateways) return reject(bhttp::status::not_found, "no such hook");
+  auto channel = parse_channel(segs[1]);
+  auto it = ctx.gateways->find(segs[2]);
+  if (!channel || it == ctx.gateways->end() || it->second->channel() != *channel)
+    return reject(bhttp::status::not_found, "no such hook");
+  call.gateway = it->second.get();
+  if (segs[3] == "mo") return call;
+  call.token = segs[3];
+  if (call.token.size() != 32) return reject(bhttp::status::not_found, "unknown delivery");
+  InboundCallback cb;
+  cb.method = std::string(req.method_string());
+  cb.query = query;
+  cb.body = req.body();
+  if (auto ct = req.find(bhttp::field::content_type); ct != req.end()) cb.content_type = std::string(ct->value());
+  call.parsed = call.gateway->parse_receipt(cb);
+  return call;
+}
+
+}  // namespace
+
+Response handle_hook(const Request& req, ApiContext& ctx, const std::vector<std::string>& segs,
+                     const std::map<std::string, std::string>& query) {
+  // segs: "hooks", channel, gateway, token
+  ReceiptCall call = prepare_receipt(req, ctx, segs, query);
+  if (call.answer) return std::move(*call.answer);
+  if (segs[3] == "mo") return handle_mo(req, ctx, *call.gateway, query);
+  return apply_receipt(req, ctx, ctx.store, *call.gateway, call.token, call.parsed);
+}
+
+bool handle_hook_async(std::shared_ptr<const Request> req, ApiContext& ctx, const std::vector<std::string>& segs,
+                       const std::map<std::string, std::string>& query, std::function<void(Response&&)> respond) {
+  if (!ctx.writer || segs.size() != 4 || segs[3] == "mo") return false;
+  ReceiptCall call = prepare_receipt(*req, ctx, segs, query);
+  if (call.answer) {
+    respond(std::move(*call.answer));
+    return true;
+  }
+  // Looked up, applied and committed on the writer thread, with whatever else is being
+  // committed then; the provider hears 200 only once the receipt is on disk.
+  ctx.writer->submit(
+      [req, &ctx, gw = call.gateway, token = std::move(call.token), parsed = std::move(call.parsed)](Store& s) {
+        return apply_receipt(*req, ctx, s, *gw, token, parsed);
+      },
+      [req, respond = std::move(respond)](std::optional<Response>&& res, const std::string& error) {
+        if (!error.empty()) {
+          log::error("receipt not recorded: store: ", error);
+          respond(json_reply(*req, bhttp::status::service_unavailable, {{"error", "store unavailable"}}));
+          return;
+        }
+        respond(std::move(*res));
+      });
+  return true;
 }
 
 }  // namespace herald::http

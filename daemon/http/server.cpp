@@ -51,12 +51,15 @@ class Session : public std::enable_shared_from_this<Session> {
       res.prepare_payload();
       return write(std::move(res));
     }
-    Request req = parser_->release();
-    Response res = handle_request(req, ctx_);
-    if (req.method() == bhttp::verb::head) {
-      res.body().clear();
-    }
-    write(std::move(res));
+    auto req = std::make_shared<const Request>(parser_->release());
+    const bool head = req->method() == bhttp::verb::head;
+    // A receipt is answered once committed, later on this loop; the session reads its
+    // next request only after writing this answer.
+    handle_request_async(std::move(req), ctx_, [self = shared_from_this(), head](Response&& res) {
+      if (head) res.body().clear();
+      asio::dispatch(self->stream_.get_executor(),
+                     [self, res = std::make_shared<Response>(std::move(res))]() mutable { self->write(std::move(*res)); });
+    });
   }
 
   void write(Response&& res) {

@@ -13,7 +13,7 @@ using tcp = asio::ip::tcp;
 
 /// One request in flight: owns the easy handle and what libcurl points into.
 struct CurlMulti::Transfer {
-  CURL* easy = curl_easy_init();
+  CURL* easy = nullptr;  // from the pool; back to it when the transfer ends
   curl_slist* headers = nullptr;
   curl_slist* recipients = nullptr;  // SMTP envelope: libcurl does not copy the list
   size_t uploaded = 0;               // SMTP: how much of request.body libcurl has read
@@ -23,7 +23,7 @@ struct CurlMulti::Transfer {
   char error[CURL_ERROR_SIZE] = {0};
 
   ~Transfer() {
-    curl_easy_cleanup(easy);
+    if (easy) curl_easy_cleanup(easy);
     curl_slist_free_all(headers);
     curl_slist_free_all(recipients);
   }
@@ -53,6 +53,22 @@ CurlMulti::CurlMulti(asio::io_context& io, long max_host_connections)
   curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, max_host_connections * 4);
 }
 
+CURL* CurlMulti::acquire_easy() {
+  if (idle_.empty()) return curl_easy_init();
+  CURL* e = idle_.back();
+  idle_.pop_back();
+  curl_easy_reset(e);  // options back to defaults; the multi keeps connections and DNS
+  return e;
+}
+
+void CurlMulti::release_easy(CURL* e) {
+  // An easy handle is several kilobytes of state: allocating and freeing one per request
+  // was a large share of the send path's time.
+  constexpr size_t kMaxIdle = 512;
+  if (idle_.size() < kMaxIdle) idle_.push_back(e);
+  else curl_easy_cleanup(e);
+}
+
 CurlMulti::~CurlMulti() {
   timer_.cancel();
   // Abandon what is still in flight; their completions never run.
@@ -61,11 +77,13 @@ CurlMulti::~CurlMulti() {
     delete t;
   }
   curl_multi_cleanup(multi_);
+  for (CURL* e : idle_) curl_easy_cleanup(e);
   sockets_.clear();
 }
 
 void CurlMulti::perform(HttpRequest request, Done done) {
   auto* t = new Transfer;
+  t->easy = acquire_easy();
   t->request = std::move(request);
   t->done = std::move(done);
   CURL* e = t->easy;
@@ -117,12 +135,28 @@ void CurlMulti::perform(HttpRequest request, Done done) {
 
 int CurlMulti::on_timer(CURLM*, long timeout_ms, void* p) {
   auto* self = static_cast<CurlMulti*>(p);
-  self->timer_.cancel();
+  // -1 (no timeout wanted): a wake-up already armed is left to fire, harmlessly.
   if (timeout_ms < 0) return 0;
   // Never re-enter libcurl from its own callback: even "now" goes through the loop.
-  self->timer_.expires_after(std::chrono::milliseconds(timeout_ms));
+  if (timeout_ms == 0) {
+    if (!self->timeout_posted_) {
+      self->timeout_posted_ = true;
+      asio::post(self->io_, [self] {
+        self->timeout_posted_ = false;
+        self->action(CURL_SOCKET_TIMEOUT, 0);
+      });
+    }
+    return 0;
+  }
+  const auto at = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  if (self->timer_armed_ && self->timer_at_ <= at) return 0;  // fires first; libcurl asks again then
+  self->timer_armed_ = true;
+  self->timer_at_ = at;
+  self->timer_.expires_at(at);
   self->timer_.async_wait([self](const boost::system::error_code& ec) {
-    if (!ec) self->action(CURL_SOCKET_TIMEOUT, 0);
+    if (ec) return;  // moved earlier, or cancelled
+    self->timer_armed_ = false;
+    self->action(CURL_SOCKET_TIMEOUT, 0);
   });
   return 0;
 }
@@ -209,6 +243,8 @@ void CurlMulti::collect_finished() {
     if (result != CURLE_OK)
       owned->response.error = owned->error[0] ? owned->error : curl_easy_strerror(result);
     live_.erase(t);
+    release_easy(owned->easy);
+    owned->easy = nullptr;
     // Completion runs outside libcurl's call stack.
     asio::post(io_, [t = owned.release()] {
       std::unique_ptr<Transfer> done(t);

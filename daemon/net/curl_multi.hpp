@@ -67,15 +67,26 @@ class CurlMulti {
   static curl_socket_t on_open(void* self, curlsocktype purpose, curl_sockaddr* addr);
   static int on_close(void* self, curl_socket_t fd);
 
+  CURL* acquire_easy();
+  void release_easy(CURL* e);
   void arm(curl_socket_t fd);
   void action(curl_socket_t fd, int flags);
   void collect_finished();
 
   boost::asio::io_context& io_;
   boost::asio::steady_timer timer_;
+  // libcurl asks for a new timeout on nearly every state change of every transfer. Each
+  // re-arm of an Asio timer is a timerfd_settime system call, which at thousands of
+  // transfers a second cost more than the transfers: the timer is only moved earlier,
+  // and "at once" is a posted handler. An early wake-up is harmless (libcurl then asks
+  // for the time left).
+  bool timer_armed_ = false;
+  std::chrono::steady_clock::time_point timer_at_{};
+  bool timeout_posted_ = false;
   CURLM* multi_;
   std::unordered_map<curl_socket_t, Socket> sockets_;
   std::unordered_set<Transfer*> live_;
+  std::vector<CURL*> idle_;  // easy handles kept for reuse
 };
 
 }  // namespace herald::net

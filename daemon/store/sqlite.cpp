@@ -21,7 +21,39 @@ Statement::Statement(sqlite3* db, std::string_view sql) : db_(db) {
     fail(db, "prepare");
 }
 
-Statement::~Statement() { sqlite3_finalize(stmt_); }
+StatementCache::~StatementCache() {
+  for (auto& [sql, e] : entries_) sqlite3_finalize(e.stmt);
+}
+
+Statement::Statement(StatementCache& cache, std::string_view sql) : db_(cache.db_) {
+  constexpr size_t kMaxCached = 512;  // the store's SQL is a fixed set; this only bounds mistakes
+  auto it = cache.entries_.find(sql);
+  if (it == cache.entries_.end() && cache.entries_.size() < kMaxCached) {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &stmt,
+                           nullptr) != SQLITE_OK)
+      fail(db_, "prepare");
+    it = cache.entries_.emplace(std::string(sql), StatementCache::Entry{stmt, false}).first;
+  }
+  if (it != cache.entries_.end() && !it->second.in_use) {
+    stmt_ = it->second.stmt;
+    in_use_ = &it->second.in_use;
+    *in_use_ = true;
+    return;
+  }
+  if (sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr) != SQLITE_OK)
+    fail(db_, "prepare");
+}
+
+Statement::~Statement() {
+  if (in_use_) {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    *in_use_ = false;
+  } else {
+    sqlite3_finalize(stmt_);
+  }
+}
 
 Statement& Statement::bind(int i, std::string_view v) {
   if (sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT) != SQLITE_OK)

@@ -5,14 +5,44 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "store/store.hpp"
 
 namespace herald::sqlite {
 
+/// Prepared statements kept for the life of one connection, keyed by their SQL: the hot
+/// paths (claims, transitions, receipts) run the same few statements thousands of times a
+/// second, and preparing one costs more than running it.
+class StatementCache {
+ public:
+  explicit StatementCache(sqlite3* db) : db_(db) {}
+  ~StatementCache();
+  StatementCache(const StatementCache&) = delete;
+  StatementCache& operator=(const StatementCache&) = delete;
+  sqlite3* db() const { return db_; }
+
+ private:
+  friend class Statement;
+  struct Entry {
+    sqlite3_stmt* stmt = nullptr;
+    bool in_use = false;
+  };
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  sqlite3* db_;
+  std::unordered_map<std::string, Entry, Hash, std::equal_to<>> entries_;
+};
+
 class Statement {
  public:
+  /// Prepares `sql` for this statement alone (finalized on destruction).
   Statement(sqlite3* db, std::string_view sql);
+  /// Borrows the cache's prepared copy (reset and unbound on destruction); a statement
+  /// already borrowed further up the stack gets a private copy instead.
+  Statement(StatementCache& cache, std::string_view sql);
   ~Statement();
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
@@ -33,6 +63,7 @@ class Statement {
  private:
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
+  bool* in_use_ = nullptr;  // set when borrowed from a cache
 };
 
 [[noreturn]] void fail(sqlite3* db, std::string_view what);

@@ -37,6 +37,7 @@ class SqliteStore final : public Store {
     // The destructor does not run when the constructor throws (a newer schema, a
     // failed migration): close the connection here, or it and the file stay open.
     try {
+      cache_ = std::make_unique<sqlite::StatementCache>(db_);
       sqlite3_busy_timeout(db_, static_cast<int>(busy_timeout_ms));
       sqlite::exec(db_, "PRAGMA journal_mode=WAL");
       // FULL: a directive is acked to the broker right after its commit, so the commit
@@ -46,25 +47,53 @@ class SqliteStore final : public Store {
       sqlite::exec(db_, "PRAGMA foreign_keys=OFF");
       migrate();
       {
-        Statement fk(db_, "PRAGMA foreign_key_check");
+        Statement fk(*cache_, "PRAGMA foreign_key_check");
         if (fk.step()) throw StoreError("store fails its foreign key check after migration (table " + fk.text(0) + ")");
       }
       sqlite::exec(db_, "PRAGMA foreign_keys=ON");
     } catch (...) {
+      cache_.reset();
       sqlite3_close(db_);
       throw;
     }
   }
 
-  ~SqliteStore() override { sqlite3_close(db_); }
+  ~SqliteStore() override {
+    cache_.reset();  // statements before their connection
+    sqlite3_close(db_);
+  }
+
+  void batch(const std::function<void()>& fn) override {
+    std::lock_guard lock(mu_);
+    check_batch();
+    Transaction tx(db_, *cache_);
+    in_batch_ = true;
+    try {
+      fn();
+    } catch (...) {
+      in_batch_ = false;
+      throw;
+    }
+    in_batch_ = false;
+    tx.commit();
+  }
+
+  void atomically(const std::function<void()>& fn) override {
+    std::lock_guard lock(mu_);
+    check_batch();
+    Transaction tx(db_, *cache_);
+    fn();
+    tx.commit();
+  }
 
   IntakeOutcome commit_directive(const Directive& d, std::string_view raw,
                                  const std::vector<PlannedDelivery>& deliveries) override {
     std::lock_guard lock(mu_);
     IntakeOutcome out;
-    Transaction tx(db_);
+    check_batch();
+    Transaction tx(db_, *cache_);
     {
-      Statement existing(db_, "SELECT raw FROM directives WHERE id = ?1");
+      Statement existing(*cache_, "SELECT raw FROM directives WHERE id = ?1");
       existing.bind(1, d.id);
       if (existing.step()) {
         out.same_content = existing.text(0) == raw;
@@ -72,7 +101,7 @@ class SqliteStore final : public Store {
       }
     }
     int64_t now = now_ms();
-    Statement ins(db_,
+    Statement ins(*cache_,
                   "INSERT INTO directives(id, number, issuer_code, issuer_name, issued_at, subject,"
                   " urgency, confidentiality, ack_required, ack_deadline_ms, raw, received_at_ms, zones)"
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
@@ -89,7 +118,7 @@ class SqliteStore final : public Store {
     ins.run();
     if (d.ack_required) {
       // Unique among directives still open for acknowledgement: a reply names it by this.
-      Statement taken(db_,
+      Statement taken(*cache_,
                       "SELECT 1 FROM directives WHERE ack_code = ?1 AND cancelled_at_ms IS NULL"
                       " AND received_at_ms >= ?2 LIMIT 1");
       std::string code = acks::derive_ack_code(d.number, d.id, [&](const std::string& c) {
@@ -98,17 +127,17 @@ class SqliteStore final : public Store {
         taken.reset();
         return found;
       });
-      Statement up(db_, "UPDATE directives SET ack_code = ?2 WHERE id = ?1");
+      Statement up(*cache_, "UPDATE directives SET ack_code = ?2 WHERE id = ?1");
       up.bind(1, d.id).bind(2, code);
       up.run();
     }
 
-    Statement del(db_,
+    Statement del(*cache_,
                   "INSERT INTO deliveries(directive_id, recipient_kind, recipient_id, recipient_name,"
                   " channel, address, state, urgency_rank, next_attempt_ms, error_code, error_text,"
                   " token, fallback, fallback_after_ms, created_at_ms, updated_at_ms, purpose, note)"
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?14, ?15, ?12, ?12, ?16, ?17)");
-    Statement ev(db_,
+    Statement ev(*cache_,
                  "INSERT INTO events(delivery_id, directive_id, at_ms, from_state, to_state, source,"
                  " detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     for (const auto& p : deliveries) {
@@ -134,7 +163,7 @@ class SqliteStore final : public Store {
 
   std::vector<DirectiveSummary> list_directives(size_t limit, size_t offset) override {
     std::lock_guard lock(mu_);
-    Statement q(db_, std::string(kSummarySelect) +
+    Statement q(*cache_, std::string(kSummarySelect) +
                          " ORDER BY d.received_at_ms DESC, d.id LIMIT ?1 OFFSET ?2");
     q.bind(1, static_cast<int64_t>(limit)).bind(2, static_cast<int64_t>(offset));
     std::vector<DirectiveSummary> out;
@@ -144,7 +173,7 @@ class SqliteStore final : public Store {
 
   std::vector<DirectiveSummary> public_directives(int64_t since_ms, size_t limit) override {
     std::lock_guard lock(mu_);
-    Statement q(db_, std::string(kSummarySelect) +
+    Statement q(*cache_, std::string(kSummarySelect) +
                          " WHERE d.zones <> '' AND d.received_at_ms >= ?1"
                          " ORDER BY d.received_at_ms DESC, d.id LIMIT ?2");
     q.bind(1, since_ms).bind(2, static_cast<int64_t>(limit));
@@ -157,9 +186,10 @@ class SqliteStore final : public Store {
                                  int64_t now) override {
     std::lock_guard lock(mu_);
     CancelOutcome out;
-    Transaction tx(db_);
+    check_batch();
+    Transaction tx(db_, *cache_);
     {
-      Statement q(db_, "SELECT cancelled_at_ms FROM directives WHERE id = ?1");
+      Statement q(*cache_, "SELECT cancelled_at_ms FROM directives WHERE id = ?1");
       q.bind(1, id);
       if (!q.step()) return out;
       out.found = true;
@@ -170,13 +200,13 @@ class SqliteStore final : public Store {
       }
     }
     out.cancelled_at_ms = now;
-    Statement up(db_, "UPDATE directives SET cancelled_at_ms = ?2, cancelled_by = ?3, cancel_reason = ?4 WHERE id = ?1");
+    Statement up(*cache_, "UPDATE directives SET cancelled_at_ms = ?2, cancelled_by = ?3, cancel_reason = ?4 WHERE id = ?1");
     up.bind(1, id).bind(2, now).bind(3, by).bind(4, reason);
     up.run();
     // Only what has not left can be held back; sends in flight finish as they will.
     std::vector<int64_t> waiting;
     {
-      Statement q(db_, "SELECT id, state FROM deliveries WHERE directive_id = ?1");
+      Statement q(*cache_, "SELECT id, state FROM deliveries WHERE directive_id = ?1");
       q.bind(1, id);
       while (q.step()) {
         auto st = parse_state(q.text(1)).value_or(DeliveryState::queued);
@@ -189,7 +219,7 @@ class SqliteStore final : public Store {
                         std::string("cancelled"), "the directive was cancelled", {}, {}};
     for (int64_t d : waiting)
       if (transition_locked(d, t, now).applied) ++out.cancelled;
-    Statement ev(db_, kEventInsert);
+    Statement ev(*cache_, kEventInsert);
     ev.bind_null(1).bind(2, id).bind(3, now).bind(4, "").bind(5, "cancelled").bind(6, "operator:" + by);
     ev.bind(7, std::to_string(out.cancelled) + " deliveries cancelled" +
                    (reason.empty() ? std::string() : "; reason: " + reason));
@@ -201,7 +231,7 @@ class SqliteStore final : public Store {
   void record_event(const std::string& directive_id, const std::string& to_state, const std::string& source,
                     const std::string& detail, int64_t now) override {
     std::lock_guard lock(mu_);
-    Statement ev(db_, kEventInsert);
+    Statement ev(*cache_, kEventInsert);
     ev.bind_null(1).bind(2, directive_id).bind(3, now).bind(4, "").bind(5, to_state).bind(6, source).bind(7, detail);
     ev.run();
   }
@@ -211,9 +241,10 @@ class SqliteStore final : public Store {
                                  bool dry_run, const std::string& by, const std::string& reason, int64_t now,
                                  bool* cancelled) override {
     std::lock_guard lock(mu_);
-    Transaction tx(db_);
+    check_batch();
+    Transaction tx(db_, *cache_);
     {
-      Statement q(db_, "SELECT cancelled_at_ms FROM directives WHERE id = ?1");
+      Statement q(*cache_, "SELECT cancelled_at_ms FROM directives WHERE id = ?1");
       q.bind(1, directive_id);
       if (q.step() && !q.is_null(0)) {
         if (cancelled) *cancelled = true;
@@ -222,7 +253,7 @@ class SqliteStore final : public Store {
     }
     std::vector<ReplayItem> out;
     {
-      Statement q(db_,
+      Statement q(*cache_,
                   "SELECT id, recipient_id, recipient_name, channel, state, address FROM deliveries"
                   " WHERE directive_id = ?1 AND purpose = 'directive' AND state IN ('failed', 'expired')"
                   " ORDER BY recipient_id, id");
@@ -244,11 +275,11 @@ class SqliteStore final : public Store {
       }
     }
     if (dry_run) return out;  // the transaction rolls back: nothing written
-    Statement up(db_,
+    Statement up(*cache_,
                  "UPDATE deliveries SET state = 'queued', address = ?2, attempts = 0, next_attempt_ms = ?3,"
                  " token = ?4, gateway = '', provider_ref = '', error_code = '', error_text = '',"
                  " sent_at_ms = NULL, updated_at_ms = ?3 WHERE id = ?1 AND state IN ('failed', 'expired')");
-    Statement ev(db_, kEventInsert);
+    Statement ev(*cache_, kEventInsert);
     for (const auto& it : out) {
       if (!it.skipped.empty()) continue;
       up.bind(1, it.delivery_id).bind(2, it.address).bind(3, now).bind(4, random_token());
@@ -265,7 +296,7 @@ class SqliteStore final : public Store {
 
   std::vector<OpenAck> open_acks(const std::string& recipient_id, int64_t now) override {
     std::lock_guard lock(mu_);
-    Statement q(db_,
+    Statement q(*cache_,
                 "SELECT d.id, d.ack_code FROM directives d"
                 " WHERE d.ack_code <> '' AND d.cancelled_at_ms IS NULL AND d.received_at_ms >= ?2"
                 " AND EXISTS (SELECT 1 FROM deliveries x WHERE x.directive_id = d.id AND x.recipient_id = ?1"
@@ -282,10 +313,11 @@ class SqliteStore final : public Store {
                          const std::string& text, const std::string& source, int64_t now) override {
     std::lock_guard lock(mu_);
     AckOutcome out;
-    Transaction tx(db_);
+    check_batch();
+    Transaction tx(db_, *cache_);
     std::vector<std::pair<int64_t, DeliveryState>> theirs;
     {
-      Statement q(db_,
+      Statement q(*cache_,
                   "SELECT id, state, purpose FROM deliveries WHERE directive_id = ?1 AND recipient_id = ?2"
                   " AND purpose IN ('directive', 'reminder')");
       q.bind(1, directive_id).bind(2, recipient_id);
@@ -294,7 +326,7 @@ class SqliteStore final : public Store {
     if (theirs.empty()) return out;
     out.found = true;
     {
-      Statement ins(db_,
+      Statement ins(*cache_,
                     "INSERT OR IGNORE INTO acks(directive_id, recipient_id, channel, at_ms, text, source)"
                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
       ins.bind(1, directive_id).bind(2, recipient_id).bind(3, to_string(channel)).bind(4, now);
@@ -325,7 +357,7 @@ class SqliteStore final : public Store {
       }
       TransitionResult r = transition_locked(id, t, now);
       if (r.applied) ++(t.to == DeliveryState::cancelled ? out.held_back : out.acknowledged);
-      Statement settle(db_, "UPDATE deliveries SET fallback = '' WHERE id = ?1");
+      Statement settle(*cache_, "UPDATE deliveries SET fallback = '' WHERE id = ?1");
       settle.bind(1, id);
       settle.run();
     }
@@ -335,7 +367,7 @@ class SqliteStore final : public Store {
 
   void record_reply(const ReplyRecord& r, int64_t now) override {
     std::lock_guard lock(mu_);
-    Statement ins(db_,
+    Statement ins(*cache_,
                   "INSERT INTO replies(at_ms, channel, sender, text, outcome, directive_id, recipient_id, detail)"
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     ins.bind(1, now).bind(2, to_string(r.channel)).bind(3, utf8_prefix(r.sender, 100)).bind(4, utf8_prefix(r.text, 1000));
@@ -350,7 +382,7 @@ class SqliteStore final : public Store {
 
   std::vector<ReplyRow> replies(size_t limit) override {
     std::lock_guard lock(mu_);
-    Statement q(db_,
+    Statement q(*cache_,
                 "SELECT id, at_ms, channel, sender, text, outcome, COALESCE(directive_id, ''),"
                 " COALESCE(recipient_id, ''), detail FROM replies ORDER BY id DESC LIMIT ?1");
     q.bind(1, static_cast<int64_t>(limit));
@@ -375,7 +407,7 @@ class SqliteStore final : public Store {
     std::lock_guard lock(mu_);
     std::vector<AckRow> out;
     std::map<std::string, size_t> index;
-    Statement q(db_,
+    Statement q(*cache_,
                 "SELECT x.recipient_id, x.recipient_name, x.channel, x.state, a.channel, a.at_ms, a.text, a.source"
                 " FROM deliveries x LEFT JOIN acks a ON a.directive_id = x.directive_id AND a.recipient_id = x.recipient_id"
                 " WHERE x.directive_id = ?1 AND x.purpose = 'directive' AND x.recipient_kind = 'person'"
@@ -404,7 +436,7 @@ class SqliteStore final : public Store {
 
   std::vector<AckWatch> ack_watches(int64_t now) override {
     std::lock_guard lock(mu_);
-    Statement q(db_,
+    Statement q(*cache_,
                 "SELECT id, urgency, ack_deadline_ms FROM directives WHERE ack_code <> ''"
                 " AND ack_deadline_ms IS NOT NULL AND cancelled_at_ms IS NULL AND received_at_ms >= ?1"
                 // Received after its deadline: nobody had time to acknowledge; no follow-ups.
@@ -422,7 +454,7 @@ class SqliteStore final : public Store {
       w.deadline_ms = q.int64(2);
       out.push_back(std::move(w));
     }
-    Statement f(db_, "SELECT kind FROM ack_timers WHERE directive_id = ?1");
+    Statement f(*cache_, "SELECT kind FROM ack_timers WHERE directive_id = ?1");
     for (auto& w : out) {
       f.bind(1, w.directive_id);
       while (f.step()) w.fired.push_back(f.text(0));
@@ -435,7 +467,7 @@ class SqliteStore final : public Store {
     std::lock_guard lock(mu_);
     // The first delivery that reached each person who has not acknowledged: a reminder goes
     // the same way.
-    Statement q(db_,
+    Statement q(*cache_,
                 "SELECT x.recipient_id, x.recipient_name, x.channel, x.address FROM deliveries x"
                 " WHERE x.directive_id = ?1 AND x.purpose = 'directive' AND x.recipient_kind = 'person'"
                 " AND x.address <> ''"
@@ -453,25 +485,26 @@ class SqliteStore final : public Store {
   bool add_followup(const std::string& directive_id, const std::string& kind,
                     const std::vector<PlannedDelivery>& deliveries, int64_t now) override {
     std::lock_guard lock(mu_);
-    Transaction tx(db_);
-    Statement mark(db_, "INSERT OR IGNORE INTO ack_timers(directive_id, kind, fired_at_ms) VALUES (?1, ?2, ?3)");
+    check_batch();
+    Transaction tx(db_, *cache_);
+    Statement mark(*cache_, "INSERT OR IGNORE INTO ack_timers(directive_id, kind, fired_at_ms) VALUES (?1, ?2, ?3)");
     mark.bind(1, directive_id).bind(2, kind).bind(3, now);
     mark.run();
     if (sqlite3_changes(db_) == 0) return false;  // fired before
     int rank_value = 0;
     {
-      Statement u(db_, "SELECT urgency FROM directives WHERE id = ?1");
+      Statement u(*cache_, "SELECT urgency FROM directives WHERE id = ?1");
       u.bind(1, directive_id);
       if (u.step()) {
         const std::string v = u.text(0);
         rank_value = v == "hoa_toc" ? 3 : v == "thuong_khan" ? 2 : v == "khan" ? 1 : 0;
       }
     }
-    Statement del(db_,
+    Statement del(*cache_,
                   "INSERT OR IGNORE INTO deliveries(directive_id, recipient_kind, recipient_id, recipient_name,"
                   " channel, address, state, urgency_rank, next_attempt_ms, token, created_at_ms, updated_at_ms,"
                   " purpose, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9, ?8, ?8, ?10, ?11)");
-    Statement ev(db_, kEventInsert);
+    Statement ev(*cache_, kEventInsert);
     for (const auto& p : deliveries) {
       del.bind(1, directive_id).bind(2, p.recipient_kind).bind(3, p.recipient_id).bind(4, p.recipient_name);
       del.bind(5, to_string(p.channel)).bind(6, p.address).bind(7, int64_t{rank_value}).bind(8, now);
@@ -491,11 +524,11 @@ class SqliteStore final : public Store {
 
   std::optional<DirectiveDetail> directive(const std::string& id) override {
     std::lock_guard lock(mu_);
-    Statement q(db_, std::string(kSummarySelect) + " WHERE d.id = ?1");
+    Statement q(*cache_, std::string(kSummarySelect) + " WHERE d.id = ?1");
     q.bind(1, id);
     if (!q.step()) return std::nullopt;
     DirectiveDetail out{summary(q), {}};
-    Statement c(db_,
+    Statement c(*cache_,
                 "SELECT channel, state, COUNT(*) FROM deliveries WHERE directive_id = ?1"
                 " GROUP BY channel, state ORDER BY channel, state");
     c.bind(1, id);
@@ -505,7 +538,7 @@ class SqliteStore final : public Store {
 
   std::vector<DeliveryRow> deliveries(const std::string& directive_id) override {
     std::lock_guard lock(mu_);
-    Statement q(db_, std::string(kDeliverySelect) +
+    Statement q(*cache_, std::string(kDeliverySelect) +
                          " WHERE directive_id = ?1 ORDER BY recipient_id, channel");
     q.bind(1, directive_id);
     std::vector<DeliveryRow> out;
@@ -515,7 +548,7 @@ class SqliteStore final : public Store {
 
   std::vector<EventRow> events(const std::string& directive_id) override {
     std::lock_guard lock(mu_);
-    Statement q(db_,
+    Statement q(*cache_,
                 "SELECT id, COALESCE(delivery_id, 0), directive_id, at_ms, from_state, to_state,"
                 " source, detail FROM events WHERE directive_id = ?1 ORDER BY id");
     q.bind(1, directive_id);
@@ -528,7 +561,7 @@ class SqliteStore final : public Store {
 
   std::vector<StateCount> delivery_counts() override {
     std::lock_guard lock(mu_);
-    Statement c(db_, "SELECT channel, state, COUNT(*) FROM deliveries GROUP BY channel, state");
+    Statement c(*cache_, "SELECT channel, state, COUNT(*) FROM deliveries GROUP BY channel, state");
     std::vector<StateCount> out;
     while (c.step()) out.push_back(count_row(c));
     return out;
@@ -536,7 +569,7 @@ class SqliteStore final : public Store {
 
   int64_t directive_count() override {
     std::lock_guard lock(mu_);
-    Statement c(db_, "SELECT COUNT(*) FROM directives");
+    Statement c(*cache_, "SELECT COUNT(*) FROM directives");
     c.step();
     return c.int64(0);
   }
@@ -544,7 +577,7 @@ class SqliteStore final : public Store {
   bool ping() override {
     std::lock_guard lock(mu_);
     try {
-      Statement c(db_, "SELECT 1");
+      Statement c(*cache_, "SELECT 1");
       return c.step();
     } catch (const StoreError&) {
       return false;
@@ -554,8 +587,9 @@ class SqliteStore final : public Store {
   std::vector<ClaimedDelivery> claim_due(Channel channel, const std::string& gateway,
                                          int64_t now, size_t limit) override {
     std::lock_guard lock(mu_);
-    Transaction tx(db_);
-    Statement q(db_,
+    check_batch();
+    Transaction tx(db_, *cache_);
+    Statement q(*cache_,
                 "SELECT id, directive_id, recipient_id, address, token, attempts, state, recipient_name,"
                 " purpose, note FROM deliveries INDEXED BY deliveries_due"
                 " WHERE channel = ?1 AND state IN ('queued', 'retrying') AND next_attempt_ms <= ?2"
@@ -568,10 +602,10 @@ class SqliteStore final : public Store {
                      static_cast<int>(q.int64(5)) + 1, q.text(7), q.text(8), q.text(9)});
       from.push_back(q.text(6));
     }
-    Statement up(db_,
+    Statement up(*cache_,
                  "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, gateway = ?2,"
                  " sending_since_ms = ?3, updated_at_ms = ?3 WHERE id = ?1");
-    Statement ev(db_, kEventInsert);
+    Statement ev(*cache_, kEventInsert);
     for (size_t i = 0; i < out.size(); ++i) {
       up.bind(1, out[i].id).bind(2, gateway).bind(3, now);
       up.run();
@@ -586,7 +620,7 @@ class SqliteStore final : public Store {
 
   std::optional<int64_t> next_due_ms(Channel channel) override {
     std::lock_guard lock(mu_);
-    Statement q(db_,
+    Statement q(*cache_,
                 "SELECT MIN(next_attempt_ms) FROM deliveries"
                 " WHERE channel = ?1 AND state IN ('queued', 'retrying')");
     q.bind(1, to_string(channel));
@@ -596,7 +630,8 @@ class SqliteStore final : public Store {
 
   TransitionResult transition(int64_t id, const TransitionRequest& t) override {
     std::lock_guard lock(mu_);
-    Transaction tx(db_);
+    check_batch();
+    Transaction tx(db_, *cache_);
     TransitionResult r = transition_locked(id, t, now_ms());
     tx.commit();
     return r;
@@ -606,7 +641,7 @@ class SqliteStore final : public Store {
     std::lock_guard lock(mu_);
     std::vector<std::pair<int64_t, int64_t>> due;  // id, wait
     {
-      Statement q(db_,
+      Statement q(*cache_,
                   "SELECT id, fallback_after_ms FROM deliveries WHERE state = 'sent' AND fallback != ''"
                   " AND fallback_after_ms > 0 AND COALESCE(sent_at_ms, updated_at_ms) + fallback_after_ms <= ?1"
                   " LIMIT 1000");
@@ -614,7 +649,8 @@ class SqliteStore final : public Store {
       while (q.step()) due.emplace_back(q.int64(0), q.int64(1));
     }
     if (due.empty()) return 0;
-    Transaction tx(db_);
+    check_batch();
+    Transaction tx(db_, *cache_);
     for (const auto& [id, wait] : due) {
       TransitionRequest t;
       t.to = DeliveryState::expired;
@@ -630,7 +666,7 @@ class SqliteStore final : public Store {
 
   std::optional<DeliveryRow> delivery(int64_t id) override {
     std::lock_guard lock(mu_);
-    Statement q(db_, std::string(kDeliverySelect) + " WHERE id = ?1");
+    Statement q(*cache_, std::string(kDeliverySelect) + " WHERE id = ?1");
     q.bind(1, id);
     if (!q.step()) return std::nullopt;
     return delivery_row(q);
@@ -640,7 +676,7 @@ class SqliteStore final : public Store {
                                                       const std::string& ref) override {
     if (ref.empty()) return std::nullopt;
     std::lock_guard lock(mu_);
-    Statement q(db_, std::string(kDeliverySelect) +
+    Statement q(*cache_, std::string(kDeliverySelect) +
                          " WHERE gateway = ?1 AND provider_ref = ?2"
                          " AND provider_ref <> '' ORDER BY id DESC LIMIT 1");
     q.bind(1, gateway).bind(2, ref);
@@ -651,16 +687,17 @@ class SqliteStore final : public Store {
   std::optional<TransitionResult> apply_zalo_event(const std::string& msg_id, const std::string& event,
                                                    int64_t delivery_id, const TransitionRequest& t) override {
     std::lock_guard lock(mu_);
-    Transaction tx(db_);
+    check_batch();
+    Transaction tx(db_, *cache_);
     const int64_t now = now_ms();
-    Statement seen(db_, "INSERT OR IGNORE INTO zalo_events(msg_id, event, at_ms) VALUES (?1, ?2, ?3)");
+    Statement seen(*cache_, "INSERT OR IGNORE INTO zalo_events(msg_id, event, at_ms) VALUES (?1, ?2, ?3)");
     seen.bind(1, msg_id).bind(2, event).bind(3, now);
     seen.run();
     if (sqlite3_changes(db_) == 0) return std::nullopt;  // rolls back: nothing new
     TransitionResult r = transition_locked(delivery_id, t, now);
     // Zalo resends an unanswered event for 12 hours; a week of keys is plenty. A repeat
     // after that is harmless anyway: states only move forward.
-    Statement prune(db_, "DELETE FROM zalo_events WHERE at_ms < ?1");
+    Statement prune(*cache_, "DELETE FROM zalo_events WHERE at_ms < ?1");
     prune.bind(1, now - kZaloEventKeepMs);
     prune.run();
     tx.commit();
@@ -669,7 +706,7 @@ class SqliteStore final : public Store {
 
   std::optional<DeliveryRow> delivery_by_token(const std::string& token) override {
     std::lock_guard lock(mu_);
-    Statement q(db_, std::string(kDeliverySelect) + " WHERE token = ?1");
+    Statement q(*cache_, std::string(kDeliverySelect) + " WHERE token = ?1");
     q.bind(1, token);
     if (!q.step()) return std::nullopt;
     return delivery_row(q);
@@ -677,7 +714,7 @@ class SqliteStore final : public Store {
 
   std::optional<std::string> directive_raw(const std::string& id) override {
     std::lock_guard lock(mu_);
-    Statement q(db_, "SELECT raw FROM directives WHERE id = ?1");
+    Statement q(*cache_, "SELECT raw FROM directives WHERE id = ?1");
     q.bind(1, id);
     if (!q.step()) return std::nullopt;
     return q.text(0);
@@ -685,15 +722,16 @@ class SqliteStore final : public Store {
 
   size_t recover_in_flight(int64_t now, int64_t grace_ms) override {
     std::lock_guard lock(mu_);
-    Transaction tx(db_);
-    Statement ev(db_,
+    check_batch();
+    Transaction tx(db_, *cache_);
+    Statement ev(*cache_,
                  "INSERT INTO events(delivery_id, directive_id, at_ms, from_state, to_state, source,"
                  " detail) SELECT id, directive_id, ?1, 'sending', 'retrying', 'recovery',"
                  " 'in flight at restart; resend after ' || ?2 || ' ms unless a receipt settles it'"
                  " FROM deliveries WHERE state = 'sending'");
     ev.bind(1, now).bind(2, grace_ms);
     ev.run();
-    Statement up(db_,
+    Statement up(*cache_,
                  "UPDATE deliveries SET state = 'retrying', next_attempt_ms = ?1 + ?2,"
                  " sending_since_ms = NULL, updated_at_ms = ?1 WHERE state = 'sending'");
     up.bind(1, now).bind(2, grace_ms);
@@ -703,9 +741,35 @@ class SqliteStore final : public Store {
     return n;
   }
 
+  size_t release_unsent(const std::vector<int64_t>& ids, int64_t now) override {
+    std::lock_guard lock(mu_);
+    check_batch();
+    Transaction tx(db_, *cache_);
+    Statement up(*cache_,
+                 "UPDATE deliveries SET state = 'retrying', attempts = MAX(attempts - 1, 0), next_attempt_ms = ?2,"
+                 " sending_since_ms = NULL, updated_at_ms = ?2 WHERE id = ?1 AND state = 'sending'");
+    Statement ev(*cache_, kEventInsert);
+    Statement dir(*cache_, "SELECT directive_id FROM deliveries WHERE id = ?1");
+    size_t n = 0;
+    for (int64_t id : ids) {
+      up.bind(1, id).bind(2, now);
+      up.run();
+      if (sqlite3_changes(db_) == 0) continue;
+      ++n;
+      dir.bind(1, id);
+      std::string directive_id = dir.step() ? dir.text(0) : std::string();
+      dir.reset();
+      ev.bind(1, id).bind(2, directive_id).bind(3, now).bind(4, "sending").bind(5, "retrying");
+      ev.bind(6, "dispatcher").bind(7, "claimed but not sent before shutdown; due again");
+      ev.run();
+    }
+    tx.commit();
+    return n;
+  }
+
   std::map<std::string, std::string> gateway_state(const std::string& gateway) override {
     std::lock_guard lock(mu_);
-    Statement q(db_, "SELECT key, value FROM gateway_state WHERE gateway = ?1");
+    Statement q(*cache_, "SELECT key, value FROM gateway_state WHERE gateway = ?1");
     q.bind(1, gateway);
     std::map<std::string, std::string> out;
     while (q.step()) out[q.text(0)] = q.text(1);
@@ -715,8 +779,9 @@ class SqliteStore final : public Store {
   void put_gateway_state(const std::string& gateway,
                          const std::map<std::string, std::string>& values) override {
     std::lock_guard lock(mu_);
-    Transaction tx(db_);
-    Statement up(db_,
+    check_batch();
+    Transaction tx(db_, *cache_);
+    Statement up(*cache_,
                  "INSERT INTO gateway_state(gateway, key, value, updated_at_ms) VALUES (?1, ?2, ?3, ?4)"
                  " ON CONFLICT(gateway, key) DO UPDATE SET value = excluded.value,"
                  " updated_at_ms = excluded.updated_at_ms");
@@ -732,7 +797,7 @@ class SqliteStore final : public Store {
     TransitionResult r;
     std::string directive_id;
     {
-      Statement q(db_, "SELECT state, directive_id FROM deliveries WHERE id = ?1");
+      Statement q(*cache_, "SELECT state, directive_id FROM deliveries WHERE id = ?1");
       q.bind(1, id);
       if (!q.step()) return r;
       r.found = true;
@@ -742,7 +807,7 @@ class SqliteStore final : public Store {
     r.applied = transition_allowed(r.from, t.to, t.cause);
     if (r.applied) {
       r.state = t.to;
-      Statement up(db_,
+      Statement up(*cache_,
                    "UPDATE deliveries SET state = ?2, updated_at_ms = ?3,"
                    " error_code = CASE WHEN ?4 IS NULL THEN error_code ELSE ?4 END,"
                    " error_text = CASE WHEN ?4 IS NULL THEN error_text ELSE ?5 END,"
@@ -758,7 +823,7 @@ class SqliteStore final : public Store {
       up.run();
     }
     if (t.provider_ref && !t.provider_ref->empty()) {
-      Statement up(db_, "UPDATE deliveries SET provider_ref = ?2 WHERE id = ?1 AND provider_ref = ''");
+      Statement up(*cache_, "UPDATE deliveries SET provider_ref = ?2 WHERE id = ?1 AND provider_ref = ''");
       up.bind(1, id).bind(2, *t.provider_ref);
       up.run();
     }
@@ -769,12 +834,12 @@ class SqliteStore final : public Store {
     if (!r.applied)
       detail += std::string(detail.empty() ? "" : "; ") + "no change (" +
                 std::string(to_string(t.to)) + " after " + std::string(to_string(r.from)) + ")";
-    Statement ev(db_, kEventInsert);
+    Statement ev(*cache_, kEventInsert);
     ev.bind(1, id).bind(2, directive_id).bind(3, now).bind(4, to_string(r.from));
     ev.bind(5, to_string(r.state)).bind(6, t.source).bind(7, detail);
     ev.run();
     if (r.applied && t.settle_fallback) {
-      Statement settle(db_, "UPDATE deliveries SET fallback = '' WHERE id = ?1");
+      Statement settle(*cache_, "UPDATE deliveries SET fallback = '' WHERE id = ?1");
       settle.bind(1, id);
       settle.run();
     }
@@ -785,7 +850,7 @@ class SqliteStore final : public Store {
 
   // Queues the next channel of `id`'s fallback chain, once; 0 when there is none.
   int64_t spawn_fallback(int64_t id, int64_t now, const std::string& reason) {
-    Statement q(db_,
+    Statement q(*cache_,
                 "SELECT directive_id, recipient_kind, recipient_id, recipient_name, urgency_rank,"
                 " fallback, fallback_after_ms, channel FROM deliveries WHERE id = ?1");
     q.bind(1, id);
@@ -797,7 +862,7 @@ class SqliteStore final : public Store {
     auto colon = first.find(':');
     if (colon == std::string::npos) return 0;
     std::string channel = first.substr(0, colon), address = first.substr(colon + 1);
-    Statement ins(db_,
+    Statement ins(*cache_,
                   "INSERT OR IGNORE INTO deliveries(directive_id, recipient_kind, recipient_id,"
                   " recipient_name, channel, address, state, urgency_rank, next_attempt_ms, token,"
                   " fallback, fallback_after_ms, fallback_of, created_at_ms, updated_at_ms)"
@@ -808,15 +873,15 @@ class SqliteStore final : public Store {
     ins.run();
     const std::string directive_id = q.text(0), from_channel = q.text(7);
     // The chain moves on exactly once, even if this delivery fails again later.
-    Statement clear(db_, "UPDATE deliveries SET fallback = '' WHERE id = ?1");
+    Statement clear(*cache_, "UPDATE deliveries SET fallback = '' WHERE id = ?1");
     clear.bind(1, id);
     clear.run();
-    Statement find(db_, "SELECT id FROM deliveries WHERE directive_id = ?1 AND recipient_id = "
+    Statement find(*cache_, "SELECT id FROM deliveries WHERE directive_id = ?1 AND recipient_id = "
                         "(SELECT recipient_id FROM deliveries WHERE id = ?2) AND channel = ?3 AND fallback_of = ?2");
     find.bind(1, directive_id).bind(2, id).bind(3, channel);
     if (!find.step()) return 0;  // that channel already had a delivery: nothing new to send
     int64_t next = find.int64(0);
-    Statement ev(db_, kEventInsert);
+    Statement ev(*cache_, kEventInsert);
     ev.bind(1, next).bind(2, directive_id).bind(3, now).bind(4, "").bind(5, "queued");
     ev.bind(6, "fallback").bind(7, "instead of " + from_channel + " delivery " + std::to_string(id) + " (" + reason + ")");
     ev.run();
@@ -861,22 +926,53 @@ class SqliteStore final : public Store {
       " d.zones, d.cancelled_at_ms, d.cancelled_by, d.cancel_reason, d.ack_code FROM directives d";
 
   /// BEGIN IMMEDIATE takes the write lock up front, so a busy store fails at the start
-  /// rather than half-way; rolls back unless committed.
+  /// rather than half-way; rolls back unless committed. Inside a batch() it is a savepoint:
+  /// its own failure undoes only its own writes, and the batch commits the rest together.
   class Transaction {
    public:
-    explicit Transaction(sqlite3* db) : db_(db) { sqlite::exec(db_, "BEGIN IMMEDIATE"); }
+    explicit Transaction(sqlite3* db) : db_(db), cache_(nullptr), nested_(sqlite3_get_autocommit(db) == 0) {
+      run(nested_ ? "SAVEPOINT herald_tx" : "BEGIN IMMEDIATE");
+    }
+    /// The same, with its statements prepared once (savepoints are per store call).
+    Transaction(sqlite3* db, sqlite::StatementCache& cache)
+        : db_(db), cache_(&cache), nested_(sqlite3_get_autocommit(db) == 0) {
+      run(nested_ ? "SAVEPOINT herald_tx" : "BEGIN IMMEDIATE");
+    }
     ~Transaction() {
-      if (!done_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      if (done_) return;
+      try {
+        if (nested_) {
+          run("ROLLBACK TO herald_tx");
+          run("RELEASE herald_tx");
+        } else {
+          run("ROLLBACK");
+        }
+      } catch (const StoreError&) {
+        // Nothing more to undo: SQLite rolled the transaction back itself.
+      }
     }
     void commit() {
-      sqlite::exec(db_, "COMMIT");
+      run(nested_ ? "RELEASE herald_tx" : "COMMIT");
       done_ = true;
     }
 
    private:
+    void run(const char* sql) {
+      if (cache_) Statement(*cache_, sql).run();
+      else sqlite::exec(db_, sql);
+    }
     sqlite3* db_;
+    sqlite::StatementCache* cache_;
+    bool nested_;
     bool done_ = false;
   };
+
+  /// A store call inside a batch whose transaction SQLite already rolled back (an I/O
+  /// error, a full disk) must not run on its own in autocommit mode.
+  void check_batch() const {
+    if (in_batch_ && sqlite3_get_autocommit(db_) != 0)
+      throw StoreError("the batch's transaction was rolled back by an earlier error");
+  }
 
   static DirectiveSummary summary(const Statement& q) {
     DirectiveSummary s;
@@ -910,7 +1006,7 @@ class SqliteStore final : public Store {
   }
 
   void migrate() {
-    Statement v(db_, "PRAGMA user_version");
+    Statement v(*cache_, "PRAGMA user_version");
     v.step();
     int64_t version = v.int64(0);
     v.reset();
@@ -919,7 +1015,7 @@ class SqliteStore final : public Store {
                        " is newer than this heraldd knows (" +
                        std::to_string(migrations::kSqlite.size()) + "): refusing to open");
     for (size_t i = static_cast<size_t>(version); i < migrations::kSqlite.size(); ++i) {
-      Transaction tx(db_);
+      Transaction tx(db_, *cache_);
       sqlite::exec(db_, migrations::kSqlite[i]);
       sqlite::exec(db_, ("PRAGMA user_version = " + std::to_string(i + 1)).c_str());
       tx.commit();
@@ -927,12 +1023,19 @@ class SqliteStore final : public Store {
   }
 
   sqlite3* db_ = nullptr;
-  std::mutex mu_;
+  std::unique_ptr<sqlite::StatementCache> cache_;
+  // Recursive: batch() holds it while the calls it makes take it again.
+  std::recursive_mutex mu_;
+  bool in_batch_ = false;
 };
 
 }  // namespace
 
 std::unique_ptr<Store> open_sqlite_store(const std::string& path, int64_t busy_timeout_ms) {
+  // Heraldd does not read SQLite's memory statistics; keeping them takes a global mutex on
+  // every allocation. Only possible before SQLite initialises (later it is refused, harmlessly).
+  static std::once_flag once;
+  std::call_once(once, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
   return std::make_unique<SqliteStore>(path, busy_timeout_ms);
 }
 

@@ -212,6 +212,14 @@ class Store {
  public:
   virtual ~Store() = default;
 
+  /// Runs `fn` as one transaction: the store calls it makes on this thread commit together
+  /// when it returns (one disk sync for all of them), or not at all. A call inside that
+  /// throws StoreError undoes only its own writes. Throws StoreError when the commit fails.
+  virtual void batch(const std::function<void()>& fn) = 0;
+  /// Runs `fn` so that its store calls take effect together or not at all: inside a
+  /// batch, a failure of `fn` (it throws) undoes all it wrote and nothing else.
+  virtual void atomically(const std::function<void()>& fn) = 0;
+
   /// Commits the directive and all its deliveries atomically, or nothing. A directive
   /// whose id exists already adds nothing. Throws StoreError.
   virtual IntakeOutcome commit_directive(const Directive& d, std::string_view raw,
@@ -260,6 +268,10 @@ class Store {
   /// After a restart: every delivery left `sending` goes to `retrying`, due after
   /// `grace_ms` so that receipts for sends that did leave can settle it first.
   virtual size_t recover_in_flight(int64_t now_ms, int64_t grace_ms) = 0;
+  /// Deliveries the dispatcher claimed (`sending`) but did not send, at a clean stop:
+  /// `retrying`, due at `now_ms`, the claim's attempt given back. Only those still
+  /// `sending` change. Returns how many did.
+  virtual size_t release_unsent(const std::vector<int64_t>& ids, int64_t now_ms) = 0;
   /// Deliveries with a fallback chain that were sent but got no receipt within their
   /// chain's wait: `expired` (receipt_timeout), and the next channel queued.
   virtual size_t expire_unconfirmed(int64_t now_ms) = 0;

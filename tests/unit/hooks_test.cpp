@@ -5,6 +5,8 @@
 
 #include <boost/json.hpp>
 #include <boost/url.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
 #include "core/time.hpp"
@@ -29,7 +31,7 @@ class HooksTest : public ::testing::Test {
       : dir_(test::example_directory()),
         config_(test::config_with(dir_)),
         store_(open_sqlite_store(tmp_.file("herald.db"))),
-        ctx_{*store_, metrics_, config_.http, [] { return true; }, &gateways_, {}, nullptr, {}, nullptr, {}, {}, {}, {}} {}
+        ctx_{*store_, metrics_, config_.http, [] { return true; }, &gateways_, {}, nullptr, {}, nullptr, {}, {}, {}, {}, nullptr} {}
 
   void SetUp() override {
     const std::string kannel = R"(type: kannel
@@ -322,6 +324,48 @@ TEST_F(HooksTest, MetricsCountReceiptsByOutcome) {
                            "\nherald_deliveries{channel=\"sms\",state=\"delivered\"} 1\n",
                            "\nherald_deliveries{channel=\"sms\",state=\"sending\"} 5\n"})
     EXPECT_NE(m.find(line), std::string::npos) << "missing: " << line << "\nin:\n" << m;
+}
+
+// The event loop's path (server.cpp): receipts go through the store writer and are
+// answered once committed, with the same answers as the inline path.
+TEST_F(HooksTest, ReceiptsThroughTheStoreWriterAnswerOnceCommitted) {
+  boost::asio::io_context io;
+  auto guard = boost::asio::make_work_guard(io);
+  StoreWriter writer(*store_, io);
+  ctx_.writer = &writer;
+  auto call_async = [&](const std::string& target, bool& answered_inline) {
+    auto req = std::make_shared<http::Request>(bhttp::verb::get, target, 11);
+    std::optional<http::Response> res;
+    http::handle_request_async(req, ctx_, [&](http::Response&& r) { res = std::move(r); });
+    answered_inline = res.has_value();
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!res && std::chrono::steady_clock::now() < give_up) io.run_one_for(std::chrono::milliseconds(20));
+    return res.value_or(http::Response{});
+  };
+  const ClaimedDelivery& d = local_[1];
+  bool inline_answer = true;
+  auto res = call_async(hook("kannel-local", d.token, "status=1"), inline_answer);
+  EXPECT_FALSE(inline_answer);  // it waited for the writer
+  ASSERT_EQ(res.result(), bhttp::status::ok) << res.body();
+  EXPECT_EQ(body(res), answer(d.id, true, S::delivered));
+  EXPECT_EQ(test::RawDb(tmp_.file("herald.db")).text("SELECT state FROM deliveries WHERE id = " + std::to_string(d.id)),
+            "delivered");
+
+  // Unknown token, the wrong gateway's token, a malformed report: refused, nothing written.
+  const std::string before = snapshot();
+  res = call_async(hook("kannel-local", std::string(32, 'a'), "status=1"), inline_answer);
+  EXPECT_EQ(res.result(), bhttp::status::not_found);
+  res = call_async(hook("kannel-backup", local_[2].token, "status=1"), inline_answer);
+  EXPECT_EQ(res.result(), bhttp::status::not_found);
+  res = call_async(hook("kannel-local", local_[2].token, "status=99"), inline_answer);
+  EXPECT_EQ(res.result(), bhttp::status::bad_request);
+  // Settled by the path alone: answered before returning.
+  res = call_async(hook("kannel-local", "short", "status=1"), inline_answer);
+  EXPECT_TRUE(inline_answer);
+  EXPECT_EQ(res.result(), bhttp::status::not_found);
+  EXPECT_EQ(snapshot(), before);
+  writer.stop();
+  ctx_.writer = nullptr;
 }
 
 }  // namespace

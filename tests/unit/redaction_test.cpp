@@ -135,7 +135,8 @@ class RedactionTest : public ::testing::Test {
         config_.channels[Channel::sms].gateway = gateway->name();
         Intake intake(*store_, [this] { return dir_; }, config_, metrics_);
         net::CurlMulti curl(io);
-        Dispatcher dispatcher(io, *store_, curl, config_, metrics_);
+        StoreWriter writer(*store_, io);
+        Dispatcher dispatcher(io, *store_, writer, curl, config_, metrics_);
         intake.on_committed([&] { dispatcher.kick(); });
         dispatcher.start();
         // The seed's deadline (2021) has passed, and a retry after it would be pointless:
@@ -160,7 +161,7 @@ class RedactionTest : public ::testing::Test {
 
   std::vector<std::string> ask_everything(std::function<std::string()> extra_metrics) {
     http::ApiContext ctx{*store_, metrics_, config_.http, [] { return true; }, &config_.gateways,
-                         std::move(extra_metrics), nullptr, {}, nullptr, {}, {}, {}, {}};
+                         std::move(extra_metrics), nullptr, {}, nullptr, {}, {}, {}, {}, nullptr};
     const std::string gateway = config_.channels[Channel::sms].gateway;
     const std::string token = test::RawDb(tmp_.file("herald.db"))
                                   .text("SELECT token FROM deliveries WHERE channel = 'sms' LIMIT 1");

@@ -294,5 +294,32 @@ TEST_F(StoreDispatchTest, RecoveryRetriesWhatWasInFlightAfterTheGrace) {
   EXPECT_EQ(resent[0].attempts, 2);
 }
 
+TEST_F(StoreDispatchTest, ClaimsNotSentAtAStopAreDueAgainAtOnce) {
+  commit("test/normal", Urgency::normal, {planned("a"), planned("b"), planned("c")});
+  const int64_t t0 = now_ms() + 1000;
+  ASSERT_EQ(claim(t0, 3), (std::vector<std::string>{"a", "b", "c"}));
+  ASSERT_TRUE(accepted(id("a")).applied);  // a was sent; b and c were only claimed
+  const int64_t stop = t0 + 10;
+  // a is no longer `sending`: it is left alone even when named.
+  EXPECT_EQ(store_->release_unsent({id("a"), id("b"), id("c")}, stop), 2u);
+  EXPECT_EQ(row(id("a")).state, S::sent);
+  for (const char* w : {"b", "c"}) {
+    DeliveryRow r = row(id(w));
+    EXPECT_EQ(r.state, S::retrying) << w;
+    EXPECT_EQ(r.attempts, 0) << w;  // the claim's attempt is given back
+    EXPECT_EQ(r.next_attempt_ms, stop) << w;
+    auto ev = events_of(id(w));
+    ASSERT_EQ(ev.size(), 3u) << w;
+    EXPECT_EQ(ev[2].from_state, "sending");
+    EXPECT_EQ(ev[2].to_state, "retrying");
+    EXPECT_EQ(ev[2].detail, "claimed but not sent before shutdown; due again");
+  }
+  // Nothing in flight is left for the restart rule, and they are claimed first thing.
+  EXPECT_EQ(store_->recover_in_flight(stop + 1, 30000), 0u);
+  auto again = store_->claim_due(Channel::sms, kGateway, stop, 10);
+  ASSERT_EQ(again.size(), 2u);
+  EXPECT_EQ(again[0].attempts, 1);
+}
+
 }  // namespace
 }  // namespace herald

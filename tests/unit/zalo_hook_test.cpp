@@ -28,7 +28,7 @@ class ZaloHookTest : public ::testing::Test {
       : dir_(test::example_directory()),
         config_(test::config_with(dir_)),
         store_(open_sqlite_store(tmp_.file("herald.db"))),
-        ctx_{*store_, metrics_, config_.http, [] { return true; }, &gateways_, {}, nullptr, {}, nullptr, {}, {}, {}, {}} {}
+        ctx_{*store_, metrics_, config_.http, [] { return true; }, &gateways_, {}, nullptr, {}, nullptr, {}, {}, {}, {}, nullptr} {}
 
   void SetUp() override {
     gateways_["zalo-oa"] = test::gateway_from_yaml("zalo-oa", std::string("type: zalo_oa\napp_id: '") + kAppId +

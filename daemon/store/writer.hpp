@@ -1,0 +1,84 @@
+#pragma once
+// The store's own thread. The event loop never waits for the disk: it hands store work to
+// the writer and gets the outcome back as a handler posted to the loop. Work queued while
+// a commit is under way is run together as the next batch, one transaction and one disk
+// sync for all of it (group commit), so a busy daemon commits in large batches and an idle
+// one commits each item at once.
+#include <boost/asio/io_context.hpp>
+#include <atomic>
+#include <boost/asio/post.hpp>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+#include "store/store.hpp"
+
+namespace herald {
+
+class StoreWriter {
+ public:
+  /// `max_batch`: the most items one transaction takes.
+  StoreWriter(Store& store, boost::asio::io_context& io, size_t max_batch = 4096);
+  ~StoreWriter();
+  StoreWriter(const StoreWriter&) = delete;
+  StoreWriter& operator=(const StoreWriter&) = delete;
+
+  /// Runs `work(store)` on the writer thread inside the next batch; once that batch is
+  /// committed, posts `done(result, error)` to the event loop. `error` is empty on
+  /// success; otherwise the work threw StoreError, or the batch's commit failed, and
+  /// nothing it wrote is kept (`result` is then empty). Safe from any thread.
+  template <class Work, class Done>
+  void submit(Work work, Done done) {
+    using R = std::invoke_result_t<Work&, Store&>;
+    if constexpr (std::is_void_v<R>) {
+      submit([w = std::move(work)](Store& s) mutable { w(s); return true; },
+             [d = std::move(done)](std::optional<bool>&&, const std::string& error) mutable { d(error); });
+    } else {
+      auto result = std::make_shared<std::optional<R>>();
+      enqueue(Item{[result, w = std::move(work)](Store& s) mutable { result->emplace(w(s)); },
+                   [result, d = std::move(done)](const std::string& error) mutable {
+                     if (!error.empty()) result->reset();
+                     d(std::move(*result), error);
+                   },
+                   {}});
+    }
+  }
+
+  /// Runs what is queued, then ends the thread. Later submissions are refused (their
+  /// `done` gets an error). Called before the event loop stops, so every completion runs.
+  void stop();
+
+  /// Items waiting (for /metrics), and how many batches and items have been committed.
+  size_t queued() const;
+  uint64_t batches() const { return batches_; }
+  uint64_t items() const { return items_; }
+
+ private:
+  struct Item {
+    std::function<void(Store&)> work;
+    std::function<void(const std::string&)> done;
+    std::string error;
+  };
+  void enqueue(Item item);
+  void run();
+
+  Store& store_;
+  boost::asio::io_context& io_;
+  const size_t max_batch_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Item> queue_;
+  bool stopping_ = false;
+  std::atomic<uint64_t> batches_{0};
+  std::atomic<uint64_t> items_{0};
+  std::thread thread_;
+};
+
+}  // namespace herald
