@@ -288,7 +288,8 @@ std::optional<Directory> load_directory(const std::string& path, std::vector<Con
   std::optional<Directory> dir;
   if (auto root = load_yaml_file(path, d)) dir = Directory::from_yaml(*root, d);
   errors.insert(errors.end(), d.errors().begin(), d.errors().end());
-  return d.ok() ? dir : std::nullopt;
+  if (!d.ok()) return std::nullopt;
+  return dir;
 }
 
 const LoudspeakerSettings& Config::loudspeaker() const {

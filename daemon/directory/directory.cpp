@@ -1,12 +1,15 @@
 #include "directory/directory.hpp"
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <set>
 
 #include <yaml-cpp/yaml.h>
 
 #include "config/yaml_reader.hpp"
+#include "directory/csv.hpp"
 #include "directory/phone.hpp"
 #include "text/vietnamese.hpp"
 
@@ -100,6 +103,145 @@ FallbackChain read_fallback(MapReader& r) {
   return f;
 }
 
+// The people table of a large directory: `people_csv: people.csv` beside the YAML. One
+// row per person, the same fields and checks as a YAML entry; lists (groups, channels) are
+// separated by ";". Read one row at a time.
+constexpr const char* kCsvColumns[] = {"id", "name", "title", "groups", "phone", "zalo_user_id",
+                                       "email", "loudspeaker_zone", "channels", "superior"};
+
+std::vector<std::string> split_list(const std::string& cell) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= cell.size()) {
+    size_t end = cell.find(';', start);
+    if (end == std::string::npos) end = cell.size();
+    std::string item = cell.substr(start, end - start);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (!item.empty()) out.push_back(std::move(item));
+    start = end + 1;
+  }
+  return out;
+}
+
+struct CsvSuperior {
+  std::string person, superior;
+  int line, column;
+};
+
+void read_people_csv(const std::string& path, Diagnostics& diag, const std::map<std::string, Zone>& zones,
+                     const std::function<bool(const std::string&)>& group_known,
+                     const std::function<void(Person&&, int line, int column)>& add,
+                     std::vector<CsvSuperior>& superiors) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    diag.error(1, 1, "cannot read the people table " + path);
+    return;
+  }
+  std::vector<int> column_of(std::size(kCsvColumns), -1);  // our column -> index in the row
+  bool header = true;
+  size_t header_size = 0;
+  std::string malformed = csv::read(in, [&](std::vector<csv::Field>& row, int line) {
+    if (header) {
+      header = false;
+      header_size = row.size();
+      for (size_t i = 0; i < row.size(); ++i) {
+        auto it = std::find(std::begin(kCsvColumns), std::end(kCsvColumns), row[i].value);
+        if (it == std::end(kCsvColumns))
+          diag.error(row[i].line, row[i].column, "unknown column \"" + row[i].value + "\" (id, name, title, groups, "
+                     "phone, zalo_user_id, email, loudspeaker_zone, channels, superior)");
+        else if (column_of[it - std::begin(kCsvColumns)] >= 0)
+          diag.error(row[i].line, row[i].column, "column \"" + row[i].value + "\" appears twice");
+        else
+          column_of[it - std::begin(kCsvColumns)] = static_cast<int>(i);
+      }
+      for (const char* required : {"id", "name"})
+        if (column_of[std::find(std::begin(kCsvColumns), std::end(kCsvColumns), std::string(required)) -
+                      std::begin(kCsvColumns)] < 0)
+          diag.error(line, 1, std::string("the header has no \"") + required + "\" column");
+      return diag.ok();
+    }
+    if (row.size() > header_size) {
+      diag.error(line, row.back().column, "more fields than the header names");
+      return true;
+    }
+    static const csv::Field kEmpty{};
+    auto cell = [&](int col) -> const csv::Field& {
+      int i = column_of[col];
+      return i >= 0 && static_cast<size_t>(i) < row.size() ? row[static_cast<size_t>(i)] : kEmpty;
+    };
+    auto at = [&](const csv::Field& f, const std::string& msg) {
+      diag.error(f.line ? f.line : line, f.column ? f.column : 1, msg);
+    };
+    Person p;
+    const csv::Field& id = cell(0);
+    const size_t errors_before = diag.errors().size();
+    if (!valid_id(id.value)) {
+      at(id, "person id \"" + id.value + "\" must be lowercase a-z, 0-9, - _ .");
+      return true;
+    }
+    p.id = id.value;
+    p.name = cell(1).value;
+    if (p.name.empty()) at(cell(1), "person \"" + p.id + "\" has no name");
+    p.title = cell(2).value;
+    for (auto& g : split_list(cell(3).value)) {
+      if (!group_known(g)) at(cell(3), "unknown group \"" + g + "\"");
+      else p.groups.push_back(std::move(g));
+    }
+    if (!cell(4).value.empty()) {
+      auto res = normalize_phone(cell(4).value);
+      if (res.e164) p.contacts.phone = *res.e164;
+      else at(cell(4), res.error);
+    }
+    if (const std::string& z = cell(5).value; !z.empty()) {
+      if (!std::all_of(z.begin(), z.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
+        at(cell(5), "zalo_user_id must be the digits of a Zalo user id");
+      else
+        p.contacts.zalo_user_id = z;
+    }
+    if (const std::string& e = cell(6).value; !e.empty()) {
+      if (!valid_email(e)) at(cell(6), "bad email address \"" + e + "\"");
+      else p.contacts.email = e;
+    }
+    if (const std::string& z = cell(7).value; !z.empty()) {
+      if (!zones.count(z)) at(cell(7), "unknown zone \"" + z + "\"");
+      else p.contacts.loudspeaker_zone = z;
+    }
+    const bool contacts_ok = diag.errors().size() == errors_before;
+    if (column_of[8] >= 0 && !cell(8).value.empty()) {
+      for (const auto& name : split_list(cell(8).value)) {
+        auto c = parse_channel(name);
+        if (!c) {
+          at(cell(8), "unknown channel \"" + name + "\" (sms, zalo, email, loudspeaker)");
+          continue;
+        }
+        bool reachable = (*c == Channel::sms && !p.contacts.phone.empty()) ||
+                         (*c == Channel::zalo && (!p.contacts.zalo_user_id.empty() || !p.contacts.phone.empty())) ||
+                         (*c == Channel::email && !p.contacts.email.empty()) ||
+                         (*c == Channel::loudspeaker && !p.contacts.loudspeaker_zone.empty());
+        if (!reachable) {
+          if (contacts_ok) at(cell(8), "prefers " + name + " but has no contact for it");
+        } else if (std::find(p.channels.begin(), p.channels.end(), *c) == p.channels.end()) {
+          p.channels.push_back(*c);
+        }
+      }
+    } else {
+      if (!p.contacts.zalo_user_id.empty()) p.channels.push_back(Channel::zalo);
+      if (!p.contacts.phone.empty()) p.channels.push_back(Channel::sms);
+      if (!p.contacts.email.empty()) p.channels.push_back(Channel::email);
+    }
+    if (!cell(9).value.empty()) superiors.push_back({p.id, cell(9).value, cell(9).line, cell(9).column});
+    add(std::move(p), id.line, id.column);
+    return true;
+  });
+  if (!malformed.empty()) {
+    int l = std::atoi(malformed.c_str());
+    auto c1 = malformed.find(':');
+    int c = std::atoi(malformed.c_str() + c1 + 1);
+    diag.error(l, c, malformed.substr(malformed.find(':', c1 + 1) + 2));
+  }
+}
+
 }  // namespace
 
 const Group* Directory::group(const std::string& id) const {
@@ -114,12 +256,12 @@ const Person* Directory::person(const std::string& id) const {
 
 const Person* Directory::person_by_phone(const std::string& e164) const {
   auto it = phone_index_.find(e164);
-  return it == phone_index_.end() ? nullptr : person(it->second);
+  return it == phone_index_.end() ? nullptr : it->second;
 }
 
 const Person* Directory::person_by_zalo(const std::string& user_id) const {
   auto it = zalo_index_.find(user_id);
-  return it == zalo_index_.end() ? nullptr : person(it->second);
+  return it == zalo_index_.end() ? nullptr : it->second;
 }
 
 const Zone* Directory::zone(const std::string& id) const {
@@ -128,11 +270,8 @@ const Zone* Directory::zone(const std::string& id) const {
 }
 
 std::vector<const Person*> Directory::members(const std::string& group_id) const {
-  std::vector<const Person*> out;
   auto it = members_.find(group_id);
-  if (it == members_.end()) return out;
-  for (const auto& id : it->second) out.push_back(&people_.at(id));
-  return out;
+  return it == members_.end() ? std::vector<const Person*>{} : it->second;
 }
 
 const Group* Directory::match(std::string_view text) const {
@@ -296,6 +435,30 @@ std::optional<Directory> Directory::from_yaml(const YAML::Node& root, Diagnostic
     if (!dir.people_.emplace(p.id, p).second)
       diag.error(r.child("id").Mark(), "duplicate person id \"" + p.id + "\"");
   });
+  if (auto csv_file = top.string("people_csv")) {
+    // Relative to the file the directory is in.
+    std::filesystem::path path(*csv_file);
+    if (path.is_relative()) path = std::filesystem::path(diag.file()).parent_path() / path;
+    Diagnostics csv_diag(path.string());
+    std::vector<CsvSuperior> superiors;
+    read_people_csv(path.string(), csv_diag, dir.zones_, group_known,
+                    [&](Person&& p, int line, int column) {
+                      if (dir.groups_.count(p.id) || dir.zones_.count(p.id))
+                        csv_diag.error(line, column, "person id \"" + p.id + "\" is also a group or zone id");
+                      std::string id = p.id;
+                      if (!dir.people_.emplace(id, std::move(p)).second)
+                        csv_diag.error(line, column, "duplicate person id \"" + id + "\"");
+                    },
+                    superiors);
+    for (auto& s : superiors) {
+      auto it = dir.people_.find(s.person);
+      if (!dir.people_.count(s.superior))
+        csv_diag.error(s.line, s.column, "unknown person \"" + s.superior + "\" as superior");
+      else if (it != dir.people_.end())
+        it->second.superior = std::move(s.superior);
+    }
+    diag.absorb(csv_diag);
+  }
   top.finish();
 
   // A person without a chain of their own takes the first one among their groups.
@@ -309,13 +472,14 @@ std::optional<Directory> Directory::from_yaml(const YAML::Node& root, Diagnostic
   }
 
   // Membership closure, refusing include cycles.
-  std::map<std::string, std::vector<std::string>> direct;
+  std::map<std::string, std::vector<const Person*>> direct;
   for (const auto& [pid, p] : dir.people_)
-    for (const auto& g : p.groups) direct[g].push_back(pid);
+    for (const auto& g : p.groups) direct[g].push_back(&p);
   for (const auto& [gid, g] : dir.groups_) {
     // Each group reports only the cycle back to itself, with the path, so a group that
     // merely includes a cyclic group is not blamed for it.
-    std::set<std::string> people, visited;
+    std::vector<const Person*> people;
+    std::set<std::string> visited;
     std::vector<std::string> path;
     std::string cycle;
     std::function<void(const std::string&)> walk = [&](const std::string& id) {
@@ -327,7 +491,7 @@ std::optional<Directory> Directory::from_yaml(const YAML::Node& root, Diagnostic
         return;
       }
       path.push_back(id);
-      for (const auto& pid : direct[id]) people.insert(pid);
+      if (auto d = direct.find(id); d != direct.end()) people.insert(people.end(), d->second.begin(), d->second.end());
       if (auto it = dir.groups_.find(id); it != dir.groups_.end())
         for (const auto& inc : it->second.includes) walk(inc);
       path.pop_back();
@@ -338,15 +502,19 @@ std::optional<Directory> Directory::from_yaml(const YAML::Node& root, Diagnostic
                  "group \"" + gid + "\" includes itself: " + cycle);
       continue;
     }
-    dir.members_[gid].assign(people.begin(), people.end());
+    std::sort(people.begin(), people.end(), [](auto* a, auto* b) { return a->id < b->id; });
+    people.erase(std::unique(people.begin(), people.end()), people.end());
+    people.shrink_to_fit();
+    dir.members_[gid] = std::move(people);
   }
   if (diag.errors().size() != errors_before) return std::nullopt;
+  dir.phone_index_.reserve(dir.people_.size());
   for (const auto& [id, p] : dir.people_) {
     // A number shared by two people (a shared office phone) names neither: a reply from
     // it cannot say who read the directive.
-    if (!p.contacts.phone.empty() && !dir.phone_index_.emplace(p.contacts.phone, id).second)
-      dir.phone_index_[p.contacts.phone].clear();
-    if (!p.contacts.zalo_user_id.empty()) dir.zalo_index_.emplace(p.contacts.zalo_user_id, id);
+    if (!p.contacts.phone.empty() && !dir.phone_index_.emplace(p.contacts.phone, &p).second)
+      dir.phone_index_[p.contacts.phone] = nullptr;
+    if (!p.contacts.zalo_user_id.empty()) dir.zalo_index_.emplace(p.contacts.zalo_user_id, &p);
   }
   return dir;
 }

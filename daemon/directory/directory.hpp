@@ -5,6 +5,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "config/diagnostics.hpp"
@@ -56,9 +58,16 @@ struct Zone {
   std::string geocode;  // administrative unit code
 };
 
-/// Immutable after loading; lookups by id and by alias.
+/// Immutable after loading; lookups by id and by alias. Moved, never copied (its indexes
+/// point into itself).
 class Directory {
  public:
+  Directory() = default;
+  Directory(Directory&&) = default;
+  Directory& operator=(Directory&&) = default;
+  Directory(const Directory&) = delete;
+  Directory& operator=(const Directory&) = delete;
+
   const Group* group(const std::string& id) const;
   const Person* person(const std::string& id) const;
   const Zone* zone(const std::string& id) const;
@@ -84,10 +93,12 @@ class Directory {
   std::map<std::string, Group> groups_;
   std::map<std::string, Person> people_;
   std::map<std::string, Zone> zones_;
-  std::map<std::string, std::vector<std::string>> members_;  // group -> person ids
-  std::map<std::string, std::string> alias_index_;           // match key -> group id
-  std::map<std::string, std::string> phone_index_;           // E.164 -> person id
-  std::map<std::string, std::string> zalo_index_;            // Zalo user id -> person id
+  // Pointers into people_ (std::map nodes never move, also when the map is moved).
+  std::map<std::string, std::vector<const Person*>> members_;  // group -> people, by id
+  std::map<std::string, std::string> alias_index_;             // match key -> group id
+  // Views of the people's own strings: a national directory has millions of entries.
+  std::unordered_map<std::string_view, const Person*> phone_index_;  // E.164 -> person (null: shared)
+  std::unordered_map<std::string_view, const Person*> zalo_index_;   // Zalo user id -> person
 };
 
 }  // namespace herald

@@ -33,17 +33,20 @@ IntakeResult Intake::take(std::string_view body) {
     return {IntakeResult::Kind::retry, d.id, e.what(), 0};
   }
   auto directory = directory_();
-  Plan plan = plan_deliveries(d, *directory, config_);
-  if (!plan.errors.empty()) {
+  Resolution who = resolve_recipients(d, *directory);
+  if (!who.errors.empty()) {
     ++metrics_.directives_rejected_unresolved;
     DirectiveParse p;
-    p.errors = plan.errors;
+    p.errors = who.errors;
     std::string reason = "unresolved recipients: " + p.summary();
     log::warning("rejected directive ", d.id, ": ", reason);
     return {IntakeResult::Kind::rejected, d.id, reason, 0};
   }
   try {
-    IntakeOutcome out = store_.commit_directive(d, body, plan.deliveries);
+    // Planned straight into the store's transaction, one delivery at a time.
+    IntakeOutcome out = store_.commit_directive(d, body, [&](const std::function<void(const PlannedDelivery&)>& emit) {
+      plan_deliveries(d, *directory, config_, who, emit);
+    });
     if (!out.created) {
       ++metrics_.directives_duplicate;
       if (!out.same_content)

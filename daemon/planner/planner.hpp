@@ -1,5 +1,6 @@
 #pragma once
 // Turns a directive and the directory into one delivery per (recipient, channel).
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -45,5 +46,19 @@ struct Plan {
 /// chain gets one delivery on the chain's first usable channel, carrying the rest of the
 /// chain; channels outside the chain are sent as usual.
 Plan plan_deliveries(const Directive& d, const Directory& dir, const Config& cfg);
+
+/// Who a directive reaches, before any delivery is planned: each person once, in id
+/// order; the zones; and every reference the directory does not know.
+struct Resolution {
+  std::vector<const Person*> people;
+  std::vector<std::string> zones;
+  std::vector<DirectiveError> errors;
+};
+Resolution resolve_recipients(const Directive& d, const Directory& dir);
+
+/// The same rules, one delivery at a time (`emit`'s argument is reused after it returns):
+/// how intake plans into the store without holding every delivery in memory.
+void plan_deliveries(const Directive& d, const Directory& dir, const Config& cfg, const Resolution& res,
+                     const std::function<void(const PlannedDelivery&)>& emit);
 
 }  // namespace herald

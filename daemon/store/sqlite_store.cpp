@@ -86,8 +86,9 @@ class SqliteStore final : public Store {
     tx.commit();
   }
 
+  using Store::commit_directive;
   IntakeOutcome commit_directive(const Directive& d, std::string_view raw,
-                                 const std::vector<PlannedDelivery>& deliveries) override {
+                                 const DeliverySource& deliveries) override {
     std::lock_guard lock(mu_);
     IntakeOutcome out;
     check_batch();
@@ -140,7 +141,9 @@ class SqliteStore final : public Store {
     Statement ev(*cache_,
                  "INSERT INTO events(delivery_id, directive_id, at_ms, from_state, to_state, source,"
                  " detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-    for (const auto& p : deliveries) {
+    size_t count = 0;
+    deliveries([&](const PlannedDelivery& p) {
+      ++count;
       del.bind(1, d.id).bind(2, p.recipient_kind).bind(3, p.recipient_id).bind(4, p.recipient_name);
       del.bind(5, to_string(p.channel)).bind(6, p.address).bind(7, to_string(p.state));
       del.bind(8, int64_t{rank(d.urgency)}).bind(9, now).bind(10, p.error_code);
@@ -151,13 +154,13 @@ class SqliteStore final : public Store {
       ev.bind(1, id).bind(2, d.id).bind(3, now).bind(4, "").bind(5, to_string(p.state));
       ev.bind(6, "intake").bind(7, p.error_code);
       ev.run();
-    }
+    });
     ev.bind_null(1).bind(2, d.id).bind(3, now).bind(4, "").bind(5, "received");
-    ev.bind(6, "intake").bind(7, std::to_string(deliveries.size()) + " deliveries");
+    ev.bind(6, "intake").bind(7, std::to_string(count) + " deliveries");
     ev.run();
     tx.commit();
     out.created = true;
-    out.deliveries = deliveries.size();
+    out.deliveries = count;
     return out;
   }
 

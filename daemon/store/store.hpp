@@ -208,6 +208,9 @@ struct IntakeOutcome {
   bool same_content = true;  // for a repeat: whether the body matched the first one
 };
 
+/// Hands every delivery of a directive to `emit`, one at a time (planned on the fly).
+using DeliverySource = std::function<void(const std::function<void(const PlannedDelivery&)>& emit)>;
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -223,7 +226,13 @@ class Store {
   /// Commits the directive and all its deliveries atomically, or nothing. A directive
   /// whose id exists already adds nothing. Throws StoreError.
   virtual IntakeOutcome commit_directive(const Directive& d, std::string_view raw,
-                                         const std::vector<PlannedDelivery>& deliveries) = 0;
+                                         const DeliverySource& deliveries) = 0;
+  IntakeOutcome commit_directive(const Directive& d, std::string_view raw,
+                                 const std::vector<PlannedDelivery>& deliveries) {
+    return commit_directive(d, raw, DeliverySource([&](const std::function<void(const PlannedDelivery&)>& emit) {
+                              for (const auto& p : deliveries) emit(p);
+                            }));
+  }
 
   virtual std::vector<DirectiveSummary> list_directives(size_t limit, size_t offset) = 0;
   /// Directives naming loudspeaker zones, received at or after `since_ms`, newest first
