@@ -3,6 +3,7 @@
 #include "directory/directory.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -180,6 +181,125 @@ groups:
   // Columns count bytes, as yaml-cpp does: "Nhóm" before the alias list is 5 bytes.
   EXPECT_EQ(diag.errors()[0].str(),
             "inline:4:39: name or alias \"VĂN PHÒNG\" of group \"b\" is already used by group \"a\"");
+}
+
+// A large directory's people come from a CSV table beside the YAML (people_csv).
+class PeopleCsvTest : public ::testing::Test {
+ protected:
+  std::optional<Directory> load(const std::string& csv, Diagnostics& diag) {
+    test::write_file(tmp_.file("people.csv"), csv);
+    const std::string yaml = R"(
+zones:
+  - {id: an-hiep, name: "Xã An Hiệp"}
+groups:
+  - {id: ubnd, name: "UBND các xã"}
+  - {id: huyen, name: "Huyện", includes: [ubnd]}
+people:
+  - {id: ct-huyen, name: "Chủ tịch huyện", contacts: {phone: "0912 000 001"}}
+people_csv: people.csv
+)";
+    test::write_file(tmp_.file("directory.yaml"), yaml);
+    return Directory::from_yaml(YAML::LoadFile(tmp_.file("directory.yaml")), diag);
+  }
+  std::vector<std::string> errors(const Diagnostics& diag) {
+    std::vector<std::string> out;
+    for (const auto& e : diag.errors()) out.push_back(e.str().substr(tmp_.file("").size()));
+    return out;
+  }
+  test::TempDir tmp_;
+};
+
+TEST_F(PeopleCsvTest, RowsBecomePeopleWithTheSameRulesAsYamlEntries) {
+  Diagnostics diag(tmp_.file("directory.yaml"));
+  auto dir = load(
+      "\xEF\xBB\xBFid,name,title,groups,phone,zalo_user_id,email,loudspeaker_zone,channels,superior\r\n"
+      "ct-an-hiep,\"Trần Văn Ba, (giả định)\",Chủ tịch,ubnd; huyen,0912 000 101,1000000000000101,ba@an-hiep.example,,"
+      "zalo;sms,ct-huyen\r\n"
+      "\r\n"
+      "vp-an-hiep,\"Văn phòng \"\"UBND\"\"\nxã An Hiệp\",,ubnd,+84 912 000 102,,,an-hiep,,\n",
+      diag);
+  ASSERT_TRUE(dir.has_value()) << (diag.errors().empty() ? "" : diag.errors()[0].str());
+  EXPECT_EQ(dir->people().size(), 3u);
+  const Person* ba = dir->person("ct-an-hiep");
+  ASSERT_NE(ba, nullptr);
+  EXPECT_EQ(ba->name, "Trần Văn Ba, (giả định)");
+  EXPECT_EQ(ba->title, "Chủ tịch");
+  EXPECT_EQ(ba->groups, (std::vector<std::string>{"ubnd", "huyen"}));
+  EXPECT_EQ(ba->contacts.phone, "+84912000101");
+  EXPECT_EQ(ba->contacts.email, "ba@an-hiep.example");
+  EXPECT_EQ(ba->channels, (std::vector<Channel>{Channel::zalo, Channel::sms}));
+  EXPECT_EQ(ba->superior, "ct-huyen");
+  const Person* vp = dir->person("vp-an-hiep");
+  ASSERT_NE(vp, nullptr);
+  EXPECT_EQ(vp->name, "Văn phòng \"UBND\"\nxã An Hiệp");  // a quoted line break is part of the field
+  EXPECT_EQ(vp->contacts.loudspeaker_zone, "an-hiep");
+  EXPECT_EQ(vp->channels, (std::vector<Channel>{Channel::sms}));  // from the contacts
+  EXPECT_EQ(ids(dir->members("huyen")), (std::vector<std::string>{"ct-an-hiep", "vp-an-hiep"}));
+  EXPECT_EQ(dir->person_by_phone("+84912000102"), vp);
+  EXPECT_EQ(dir->person_by_zalo("1000000000000101"), ba);
+}
+
+TEST_F(PeopleCsvTest, EveryBadCellIsReportedWithItsLineAndColumn) {
+  Diagnostics diag(tmp_.file("directory.yaml"));
+  auto dir = load(
+      "id,name,groups,phone,email,channels,superior\n"
+      "a1,Người A,ubnd;no-such,0912 000 201,a1@x.example,sms,\n"
+      "a2,Người B,ubnd,12345,not-an-email,email,\n"
+      "a3,Người C,ubnd,0912 000 203,,zalo;fax,nobody\n"
+      "a1,Người D,ubnd,0912 000 204,,,\n"
+      "Bad Id,Người E,,,,,\n"
+      "a6,Người F,ubnd,0912 000 206,,,,extra\n",
+      diag);
+  EXPECT_FALSE(dir.has_value());
+  EXPECT_EQ(errors(diag), (std::vector<std::string>{
+                              // Columns count bytes, as for YAML: "Người A" is 10.
+                              "people.csv:2:15: unknown group \"no-such\"",
+                              "people.csv:3:20: phone number \"12345\": write it as 0xxx xxx xxx or +84 xxx xxx xxx",
+                              "people.csv:3:26: bad email address \"not-an-email\"",
+                              "people.csv:4:34: unknown channel \"fax\" (sms, zalo, email, loudspeaker)",
+                              "people.csv:5:1: duplicate person id \"a1\"",
+                              "people.csv:6:1: person id \"Bad Id\" must be lowercase a-z, 0-9, - _ .",
+                              "people.csv:7:36: more fields than the header names",
+                              "people.csv:4:43: unknown person \"nobody\" as superior",
+                          }));
+}
+
+TEST_F(PeopleCsvTest, AMalformedTableOrHeaderIsRefused) {
+  {
+    Diagnostics diag(tmp_.file("directory.yaml"));
+    EXPECT_FALSE(load("id,name,phone_number\n", diag).has_value());
+    EXPECT_EQ(errors(diag), (std::vector<std::string>{
+                                "people.csv:1:9: unknown column \"phone_number\" (id, name, title, groups, phone, "
+                                "zalo_user_id, email, loudspeaker_zone, channels, superior)"}));
+  }
+  {
+    Diagnostics diag(tmp_.file("directory.yaml"));
+    EXPECT_FALSE(load("id,phone\n", diag).has_value());
+    EXPECT_EQ(errors(diag), (std::vector<std::string>{"people.csv:1:1: the header has no \"name\" column"}));
+  }
+  {
+    Diagnostics diag(tmp_.file("directory.yaml"));
+    EXPECT_FALSE(load("id,name\nb1,\"Người \"B\n", diag).has_value());
+    EXPECT_EQ(errors(diag), (std::vector<std::string>{"people.csv:2:15: unexpected character after a quoted field"}));
+  }
+  {
+    Diagnostics diag(tmp_.file("directory.yaml"));
+    EXPECT_FALSE(load("id,name\nb1,\"Người B\nb2,Người C\n", diag).has_value());
+    EXPECT_EQ(errors(diag), (std::vector<std::string>{"people.csv:2:4: unterminated quoted field"}));
+  }
+  {
+    Diagnostics diag(tmp_.file("directory.yaml"));
+    EXPECT_FALSE(load("id,name\nb1,Người \"B\"\n", diag).has_value());
+    EXPECT_EQ(errors(diag), (std::vector<std::string>{"people.csv:2:4: a quote inside an unquoted field"}));
+  }
+  {
+    Diagnostics diag(tmp_.file("directory.yaml"));
+    std::remove(tmp_.file("people.csv").c_str());
+    test::write_file(tmp_.file("directory.yaml"), "groups: []\npeople_csv: missing.csv\n");
+    EXPECT_FALSE(Directory::from_yaml(YAML::LoadFile(tmp_.file("directory.yaml")), diag).has_value());
+    EXPECT_EQ(errors(diag), (std::vector<std::string>{"missing.csv:1:1: cannot read the people table " +
+                                                      tmp_.file("missing.csv")}));
+  }
 }
 
 }  // namespace
