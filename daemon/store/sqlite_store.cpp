@@ -51,7 +51,17 @@ class SqliteStore final : public Store {
         if (fk.step()) throw StoreError("store fails its foreign key check after migration (table " + fk.text(0) + ")");
       }
       sqlite::exec(db_, "PRAGMA foreign_keys=ON");
+      // A second connection for the API's reads: in WAL mode it reads the last committed
+      // state without waiting for a writer, so a million-delivery intake or a batch of
+      // outcomes never stalls /readyz or the dashboard.
+      if (sqlite3_open_v2(path.c_str(), &rdb_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK)
+        throw StoreError("cannot open store " + path + " for reading: " + (rdb_ ? sqlite3_errmsg(rdb_) : "out of memory"));
+      sqlite3_busy_timeout(rdb_, static_cast<int>(busy_timeout_ms));
+      sqlite::exec(rdb_, "PRAGMA query_only=1");
+      rcache_ = std::make_unique<sqlite::StatementCache>(rdb_);
     } catch (...) {
+      rcache_.reset();
+      sqlite3_close(rdb_);
       cache_.reset();
       sqlite3_close(db_);
       throw;
@@ -59,7 +69,9 @@ class SqliteStore final : public Store {
   }
 
   ~SqliteStore() override {
-    cache_.reset();  // statements before their connection
+    rcache_.reset();  // statements before their connection
+    sqlite3_close(rdb_);
+    cache_.reset();
     sqlite3_close(db_);
   }
 
@@ -165,8 +177,8 @@ class SqliteStore final : public Store {
   }
 
   std::vector<DirectiveSummary> list_directives(size_t limit, size_t offset) override {
-    std::lock_guard lock(mu_);
-    Statement q(*cache_, std::string(kSummarySelect) +
+    std::lock_guard lock(rmu_);
+    Statement q(*rcache_, std::string(kSummarySelect) +
                          " ORDER BY d.received_at_ms DESC, d.id LIMIT ?1 OFFSET ?2");
     q.bind(1, static_cast<int64_t>(limit)).bind(2, static_cast<int64_t>(offset));
     std::vector<DirectiveSummary> out;
@@ -175,8 +187,8 @@ class SqliteStore final : public Store {
   }
 
   std::vector<DirectiveSummary> public_directives(int64_t since_ms, size_t limit) override {
-    std::lock_guard lock(mu_);
-    Statement q(*cache_, std::string(kSummarySelect) +
+    std::lock_guard lock(rmu_);
+    Statement q(*rcache_, std::string(kSummarySelect) +
                          " WHERE d.zones <> '' AND d.received_at_ms >= ?1"
                          " ORDER BY d.received_at_ms DESC, d.id LIMIT ?2");
     q.bind(1, since_ms).bind(2, static_cast<int64_t>(limit));
@@ -384,8 +396,8 @@ class SqliteStore final : public Store {
   }
 
   std::vector<ReplyRow> replies(size_t limit) override {
-    std::lock_guard lock(mu_);
-    Statement q(*cache_,
+    std::lock_guard lock(rmu_);
+    Statement q(*rcache_,
                 "SELECT id, at_ms, channel, sender, text, outcome, COALESCE(directive_id, ''),"
                 " COALESCE(recipient_id, ''), detail FROM replies ORDER BY id DESC LIMIT ?1");
     q.bind(1, static_cast<int64_t>(limit));
@@ -407,10 +419,10 @@ class SqliteStore final : public Store {
   }
 
   std::vector<AckRow> ack_status(const std::string& directive_id) override {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(rmu_);
     std::vector<AckRow> out;
     std::map<std::string, size_t> index;
-    Statement q(*cache_,
+    Statement q(*rcache_,
                 "SELECT x.recipient_id, x.recipient_name, x.channel, x.state, a.channel, a.at_ms, a.text, a.source"
                 " FROM deliveries x LEFT JOIN acks a ON a.directive_id = x.directive_id AND a.recipient_id = x.recipient_id"
                 " WHERE x.directive_id = ?1 AND x.purpose = 'directive' AND x.recipient_kind = 'person'"
@@ -467,10 +479,10 @@ class SqliteStore final : public Store {
   }
 
   std::vector<MissingAck> missing_acks(const std::string& directive_id) override {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(rmu_);
     // The first delivery that reached each person who has not acknowledged: a reminder goes
     // the same way.
-    Statement q(*cache_,
+    Statement q(*rcache_,
                 "SELECT x.recipient_id, x.recipient_name, x.channel, x.address FROM deliveries x"
                 " WHERE x.directive_id = ?1 AND x.purpose = 'directive' AND x.recipient_kind = 'person'"
                 " AND x.address <> ''"
@@ -526,12 +538,12 @@ class SqliteStore final : public Store {
   }
 
   std::optional<DirectiveDetail> directive(const std::string& id) override {
-    std::lock_guard lock(mu_);
-    Statement q(*cache_, std::string(kSummarySelect) + " WHERE d.id = ?1");
+    std::lock_guard lock(rmu_);
+    Statement q(*rcache_, std::string(kSummarySelect) + " WHERE d.id = ?1");
     q.bind(1, id);
     if (!q.step()) return std::nullopt;
     DirectiveDetail out{summary(q), {}};
-    Statement c(*cache_,
+    Statement c(*rcache_,
                 "SELECT channel, state, COUNT(*) FROM deliveries WHERE directive_id = ?1"
                 " GROUP BY channel, state ORDER BY channel, state");
     c.bind(1, id);
@@ -540,8 +552,8 @@ class SqliteStore final : public Store {
   }
 
   std::vector<DeliveryRow> deliveries(const std::string& directive_id) override {
-    std::lock_guard lock(mu_);
-    Statement q(*cache_, std::string(kDeliverySelect) +
+    std::lock_guard lock(rmu_);
+    Statement q(*rcache_, std::string(kDeliverySelect) +
                          " WHERE directive_id = ?1 ORDER BY recipient_id, channel");
     q.bind(1, directive_id);
     std::vector<DeliveryRow> out;
@@ -550,8 +562,8 @@ class SqliteStore final : public Store {
   }
 
   std::vector<EventRow> events(const std::string& directive_id) override {
-    std::lock_guard lock(mu_);
-    Statement q(*cache_,
+    std::lock_guard lock(rmu_);
+    Statement q(*rcache_,
                 "SELECT id, COALESCE(delivery_id, 0), directive_id, at_ms, from_state, to_state,"
                 " source, detail FROM events WHERE directive_id = ?1 ORDER BY id");
     q.bind(1, directive_id);
@@ -563,24 +575,24 @@ class SqliteStore final : public Store {
   }
 
   std::vector<StateCount> delivery_counts() override {
-    std::lock_guard lock(mu_);
-    Statement c(*cache_, "SELECT channel, state, COUNT(*) FROM deliveries GROUP BY channel, state");
+    std::lock_guard lock(rmu_);
+    Statement c(*rcache_, "SELECT channel, state, COUNT(*) FROM deliveries GROUP BY channel, state");
     std::vector<StateCount> out;
     while (c.step()) out.push_back(count_row(c));
     return out;
   }
 
   int64_t directive_count() override {
-    std::lock_guard lock(mu_);
-    Statement c(*cache_, "SELECT COUNT(*) FROM directives");
+    std::lock_guard lock(rmu_);
+    Statement c(*rcache_, "SELECT COUNT(*) FROM directives");
     c.step();
     return c.int64(0);
   }
 
   bool ping() override {
-    std::lock_guard lock(mu_);
+    std::lock_guard lock(rmu_);
     try {
-      Statement c(*cache_, "SELECT 1");
+      Statement c(*rcache_, "SELECT 1");
       return c.step();
     } catch (const StoreError&) {
       return false;
@@ -1030,6 +1042,10 @@ class SqliteStore final : public Store {
   // Recursive: batch() holds it while the calls it makes take it again.
   std::recursive_mutex mu_;
   bool in_batch_ = false;
+  // The read connection (API reads), with its own lock.
+  sqlite3* rdb_ = nullptr;
+  std::unique_ptr<sqlite::StatementCache> rcache_;
+  std::mutex rmu_;
 };
 
 }  // namespace
