@@ -1,4 +1,5 @@
 #include "intake/consumer.hpp"
+#include "core/thread_name.hpp"
 
 #include <sys/time.h>
 
@@ -11,7 +12,10 @@ namespace herald {
 
 void DirectiveConsumer::start() {
   stopping_ = false;
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("herald-intake");
+    run();
+  });
 }
 
 void DirectiveConsumer::stop() {

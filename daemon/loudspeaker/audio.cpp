@@ -1,4 +1,5 @@
 #include "loudspeaker/audio.hpp"
+#include "core/thread_name.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -497,7 +498,10 @@ AudioFile render_mp3(const std::string& text, Voice voice, const AudioOptions& o
 AudioCache::AudioCache(boost::asio::io_context& io, std::string dir, AudioOptions opts)
     : io_(io), dir_(std::move(dir)), opts_(std::move(opts)) {
   make_dir(dir_);
-  worker_ = std::thread([this] { run(); });
+  worker_ = std::thread([this] {
+    name_this_thread("herald-audio");
+    run();
+  });
 }
 
 AudioCache::~AudioCache() {

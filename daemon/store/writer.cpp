@@ -1,11 +1,15 @@
 #include "store/writer.hpp"
 
 #include "core/log.hpp"
+#include "core/thread_name.hpp"
 
 namespace herald {
 
 StoreWriter::StoreWriter(Store& store, boost::asio::io_context& io, size_t max_batch)
-    : store_(store), io_(io), max_batch_(std::max<size_t>(max_batch, 1)), thread_([this] { run(); }) {}
+    : store_(store), io_(io), max_batch_(std::max<size_t>(max_batch, 1)), thread_([this] {
+        name_this_thread("herald-store");
+        run();
+      }) {}
 
 StoreWriter::~StoreWriter() { stop(); }
 
@@ -74,10 +78,13 @@ void StoreWriter::run() {
     }
     ++batches_;
     items_ += batch.size();
-    for (Item& item : batch) {
-      std::string error = failed.empty() ? std::move(item.error) : failed;
-      boost::asio::post(io_, [done = std::move(item.done), error = std::move(error)] { done(error); });
-    }
+    // One handler for the whole batch: a post from another thread locks the loop's queue
+    // and may wake it, which per item cost as much as the item.
+    auto completions = std::make_shared<std::vector<Item>>(std::move(batch));
+    boost::asio::post(io_, [completions, failed = std::move(failed)] {
+      for (Item& item : *completions) item.done(failed.empty() ? item.error : failed);
+    });
+    batch = {};
   }
 }
 
