@@ -54,6 +54,7 @@ json::object summary_json(const DirectiveSummary& s) {
           {"issued_at", s.issued_at},
           {"received_at", format_rfc3339_utc(s.received_at_ms)},
           {"deliveries", s.deliveries},
+          {"intake_complete", s.intake_complete},
           {"ack_code", s.ack_code.empty() ? json::value(nullptr) : json::value(s.ack_code)},
           {"cancelled", s.cancelled_at_ms ? json::value(json::object{{"at", format_rfc3339_utc(*s.cancelled_at_ms)},
                                                                       {"by", s.cancelled_by},

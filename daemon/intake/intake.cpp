@@ -15,12 +15,14 @@ IntakeResult Intake::take(std::string_view body) {
     return {IntakeResult::Kind::rejected, parsed.id, reason, 0};
   }
   const Directive& d = *parsed.directive;
+  std::optional<Store::TakenIn> first;
   try {
     // A repeat is recognised before planning: the directory may have changed since the
     // first copy was taken in, and a repeat must never be refused for that.
-    if (auto first = store_.directive_raw(d.id)) {
+    first = store_.taken_in(d.id);
+    if (first && first->complete) {
       ++metrics_.directives_duplicate;
-      if (*first != body)
+      if (first->raw != body)
         log::warning("directive ", d.id, " arrived again with different content; the first "
                      "version stands (publish a new id to change it)");
       else
@@ -34,6 +36,15 @@ IntakeResult Intake::take(std::string_view body) {
   }
   auto directory = directory_();
   Resolution who = resolve_recipients(d, *directory);
+  if (!who.errors.empty() && first && first->raw == body) {
+    // Partly taken in before a stop, and the directory changed since: it was accepted
+    // then, so the rest is planned for whom the directory still knows.
+    DirectiveParse p;
+    p.errors = who.errors;
+    log::warning("directive ", d.id, ": finishing its intake without what the directory no longer knows: ",
+                 p.summary());
+    who.errors.clear();
+  }
   if (!who.errors.empty()) {
     ++metrics_.directives_rejected_unresolved;
     DirectiveParse p;
@@ -44,9 +55,14 @@ IntakeResult Intake::take(std::string_view body) {
   }
   try {
     // Planned straight into the store's transaction, one delivery at a time.
-    IntakeOutcome out = store_.commit_directive(d, body, [&](const std::function<void(const PlannedDelivery&)>& emit) {
-      plan_deliveries(d, *directory, config_, who, emit);
-    });
+    // The first part is committed after 1,000 deliveries and the dispatcher starts on it
+    // while the rest is planned.
+    IntakeOutcome out = store_.commit_directive(
+        d, body,
+        [&](const std::function<void(const PlannedDelivery&)>& emit) { plan_deliveries(d, *directory, config_, who, emit); },
+        [&] {
+          if (on_committed_) on_committed_();
+        });
     if (!out.created) {
       ++metrics_.directives_duplicate;
       if (!out.same_content)
@@ -58,7 +74,8 @@ IntakeResult Intake::take(std::string_view body) {
     }
     ++metrics_.directives_created;
     metrics_.deliveries_planned += out.deliveries;
-    log::info("took in ", d.id, " (", d.number, "): ", out.deliveries, " deliveries");
+    log::info(out.resumed ? "finished taking in " : "took in ", d.id, " (", d.number, "): ", out.deliveries,
+              " deliveries");
     if (on_committed_) on_committed_();
     return {IntakeResult::Kind::committed, d.id, {}, out.deliveries};
   } catch (const StoreError& e) {

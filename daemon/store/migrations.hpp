@@ -5,7 +5,7 @@
 
 namespace herald::migrations {
 
-inline constexpr std::array<const char*, 5> kSqlite{
+inline constexpr std::array<const char*, 6> kSqlite{
     // 1: directives, deliveries, append-only events.
     R"sql(
 CREATE TABLE directives (
@@ -184,6 +184,10 @@ CREATE TABLE ack_timers (
   fired_at_ms   INTEGER NOT NULL,
   PRIMARY KEY (directive_id, kind)
 );
+)sql",
+    // 6: a directive's deliveries are committed in parts; this marks the last one done.
+    R"sql(
+ALTER TABLE directives ADD COLUMN intake_complete INTEGER NOT NULL DEFAULT 1;
 )sql",
 };
 

@@ -99,79 +99,101 @@ class SqliteStore final : public Store {
   }
 
   using Store::commit_directive;
-  IntakeOutcome commit_directive(const Directive& d, std::string_view raw,
-                                 const DeliverySource& deliveries) override {
-    std::lock_guard lock(mu_);
+  IntakeOutcome commit_directive(const Directive& d, std::string_view raw, const DeliverySource& deliveries,
+                                 const std::function<void()>& part_committed) override {
     IntakeOutcome out;
-    check_batch();
-    Transaction tx(db_, *cache_);
-    {
-      Statement existing(*cache_, "SELECT raw FROM directives WHERE id = ?1");
-      existing.bind(1, d.id);
-      if (existing.step()) {
-        out.same_content = existing.text(0) == raw;
-        return out;  // tx rolls back: nothing to write
-      }
-    }
     int64_t now = now_ms();
-    Statement ins(*cache_,
-                  "INSERT INTO directives(id, number, issuer_code, issuer_name, issued_at, subject,"
-                  " urgency, confidentiality, ack_required, ack_deadline_ms, raw, received_at_ms, zones)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
-    ins.bind(1, d.id).bind(2, d.number).bind(3, d.issuer_code).bind(4, d.issuer_name);
-    ins.bind(5, d.issued_at).bind(6, d.subject).bind(7, to_string(d.urgency));
-    ins.bind(8, to_string(d.confidentiality)).bind(9, int64_t{d.ack_required});
-    if (d.ack_deadline_ms) ins.bind(10, *d.ack_deadline_ms);
-    else ins.bind_null(10);
-    ins.bind(11, raw).bind(12, now);
-    std::string zones;
-    if (d.loudspeaker)
-      for (const auto& z : d.loudspeaker->zones) zones += (zones.empty() ? "" : ",") + z;
-    ins.bind(13, zones);
-    ins.run();
-    if (d.ack_required) {
-      // Unique among directives still open for acknowledgement: a reply names it by this.
-      Statement taken(*cache_,
-                      "SELECT 1 FROM directives WHERE ack_code = ?1 AND cancelled_at_ms IS NULL"
-                      " AND received_at_ms >= ?2 LIMIT 1");
-      std::string code = acks::derive_ack_code(d.number, d.id, [&](const std::string& c) {
-        taken.bind(1, c).bind(2, now - kAckOpenMs);
-        bool found = taken.step();
-        taken.reset();
-        return found;
-      });
-      Statement up(*cache_, "UPDATE directives SET ack_code = ?2 WHERE id = ?1");
-      up.bind(1, d.id).bind(2, code);
-      up.run();
-    }
-
-    Statement del(*cache_,
-                  "INSERT INTO deliveries(directive_id, recipient_kind, recipient_id, recipient_name,"
+    bool resuming = false;
+    size_t count = 0, added = 0, in_part = 0;
+    size_t part_size = kFirstPart;
+    bool cancelled = false;
+    // Declared in this order so that, if planning throws, the statements are reset, then
+    // the part rolled back, then the lock released.
+    std::unique_lock lock(mu_, std::defer_lock);
+    std::optional<Transaction> tx;
+    std::optional<Statement> del, ev;  // per part: the writer's thread uses the same cached ones
+    auto begin = [&] {
+      lock.lock();
+      check_batch();
+      tx.emplace(db_, *cache_);
+      {
+        Statement c(*cache_, "SELECT cancelled_at_ms IS NOT NULL FROM directives WHERE id = ?1");
+        c.bind(1, d.id);
+        cancelled = c.step() && c.int64(0) != 0;  // cancelled meanwhile: plan nothing more
+      }
+      del.emplace(*cache_,
+                  "INSERT OR IGNORE INTO deliveries(directive_id, recipient_kind, recipient_id, recipient_name,"
                   " channel, address, state, urgency_rank, next_attempt_ms, error_code, error_text,"
                   " token, fallback, fallback_after_ms, created_at_ms, updated_at_ms, purpose, note)"
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?14, ?15, ?12, ?12, ?16, ?17)");
-    Statement ev(*cache_,
-                 "INSERT INTO events(delivery_id, directive_id, at_ms, from_state, to_state, source,"
-                 " detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-    size_t count = 0;
+      ev.emplace(*cache_, kEventInsert);
+    };
+    auto end_part = [&] {
+      del.reset();
+      ev.reset();
+      tx->commit();
+      tx.reset();
+      lock.unlock();
+      in_part = 0;
+      part_size = kPart;
+      if (part_committed) part_committed();
+    };
+    // 1. The directive itself, marked as being taken in, committed with the first part of
+    // its deliveries: a directive of up to kFirstPart deliveries (a district's) is one
+    // transaction, as before; a larger one shows while the rest is added.
+    begin();
+    {
+      Statement existing(*cache_, "SELECT raw, intake_complete, received_at_ms FROM directives WHERE id = ?1");
+      existing.bind(1, d.id);
+      if (existing.step()) {
+        out.same_content = existing.text(0) == raw;
+        // Complete: a repeat, nothing to add. Partly taken in (heraldd stopped half-way
+        // and the broker delivered the message again): plan again and add what is
+        // missing. Another body under that id while the first is unfinished adds nothing;
+        // the first body comes back from the broker and finishes.
+        if (existing.int64(1) != 0 || !out.same_content) return out;  // rolls back: nothing written
+        resuming = true;
+        now = existing.int64(2);
+      } else {
+        insert_directive(d, raw, now);
+      }
+    }
+    // 2. The deliveries, in parts of their own transactions so that sending starts while
+    // a large directive is still being planned (and the store writer is not held up).
     deliveries([&](const PlannedDelivery& p) {
       ++count;
-      del.bind(1, d.id).bind(2, p.recipient_kind).bind(3, p.recipient_id).bind(4, p.recipient_name);
-      del.bind(5, to_string(p.channel)).bind(6, p.address).bind(7, to_string(p.state));
-      del.bind(8, int64_t{rank(d.urgency)}).bind(9, now).bind(10, p.error_code);
-      del.bind(11, p.error_text).bind(12, now).bind(13, random_token());
-      del.bind(14, p.fallback).bind(15, p.fallback_after_ms).bind(16, p.purpose).bind(17, p.note);
-      del.run();
+      if (cancelled) return;
+      if (!tx) begin();
+      if (cancelled) return;
+      del->bind(1, d.id).bind(2, p.recipient_kind).bind(3, p.recipient_id).bind(4, p.recipient_name);
+      del->bind(5, to_string(p.channel)).bind(6, p.address).bind(7, to_string(p.state));
+      del->bind(8, int64_t{rank(d.urgency)}).bind(9, now).bind(10, p.error_code);
+      del->bind(11, p.error_text).bind(12, now).bind(13, random_token());
+      del->bind(14, p.fallback).bind(15, p.fallback_after_ms).bind(16, p.purpose).bind(17, p.note);
+      del->run();
+      if (sqlite3_changes(db_) == 0) return;  // resuming: it was added before the stop
+      ++added;
       int64_t id = sqlite3_last_insert_rowid(db_);
-      ev.bind(1, id).bind(2, d.id).bind(3, now).bind(4, "").bind(5, to_string(p.state));
-      ev.bind(6, "intake").bind(7, p.error_code);
-      ev.run();
+      ev->bind(1, id).bind(2, d.id).bind(3, now).bind(4, "").bind(5, to_string(p.state));
+      ev->bind(6, "intake").bind(7, p.error_code);
+      ev->run();
+      if (++in_part >= part_size) end_part();
     });
-    ev.bind_null(1).bind(2, d.id).bind(3, now).bind(4, "").bind(5, "received");
-    ev.bind(6, "intake").bind(7, std::to_string(count) + " deliveries");
-    ev.run();
-    tx.commit();
+    // 3. Complete: from here a repeat of the message adds nothing.
+    if (!tx) begin();
+    ev->bind_null(1).bind(2, d.id).bind(3, now).bind(4, "").bind(5, "received");
+    ev->bind(6, "intake").bind(7, std::to_string(count) + " deliveries" +
+                                     (resuming ? " (resumed: " + std::to_string(added) + " added now)" : "") +
+                                     (cancelled ? " (cancelled while being taken in)" : ""));
+    ev->run();
+    del.reset();
+    ev.reset();
+    Statement done(*cache_, "UPDATE directives SET intake_complete = 1 WHERE id = ?1");
+    done.bind(1, d.id);
+    done.run();
+    tx->commit();
     out.created = true;
+    out.resumed = resuming;
     out.deliveries = count;
     return out;
   }
@@ -727,6 +749,14 @@ class SqliteStore final : public Store {
     return delivery_row(q);
   }
 
+  std::optional<TakenIn> taken_in(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    Statement q(*cache_, "SELECT raw, intake_complete FROM directives WHERE id = ?1");
+    q.bind(1, id);
+    if (!q.step()) return std::nullopt;
+    return TakenIn{q.text(0), q.int64(1) != 0};
+  }
+
   std::optional<std::string> directive_raw(const std::string& id) override {
     std::lock_guard lock(mu_);
     Statement q(*cache_, "SELECT raw FROM directives WHERE id = ?1");
@@ -934,11 +964,50 @@ class SqliteStore final : public Store {
     return r;
   }
 
+  // The directive's row (not yet complete) and its ack code.
+  void insert_directive(const Directive& d, std::string_view raw, int64_t now) {
+    Statement ins(*cache_,
+                  "INSERT INTO directives(id, number, issuer_code, issuer_name, issued_at, subject,"
+                  " urgency, confidentiality, ack_required, ack_deadline_ms, raw, received_at_ms, zones,"
+                  " intake_complete) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0)");
+    ins.bind(1, d.id).bind(2, d.number).bind(3, d.issuer_code).bind(4, d.issuer_name);
+    ins.bind(5, d.issued_at).bind(6, d.subject).bind(7, to_string(d.urgency));
+    ins.bind(8, to_string(d.confidentiality)).bind(9, int64_t{d.ack_required});
+    if (d.ack_deadline_ms) ins.bind(10, *d.ack_deadline_ms);
+    else ins.bind_null(10);
+    ins.bind(11, raw).bind(12, now);
+    std::string zones;
+    if (d.loudspeaker)
+      for (const auto& z : d.loudspeaker->zones) zones += (zones.empty() ? "" : ",") + z;
+    ins.bind(13, zones);
+    ins.run();
+    if (d.ack_required) {
+      // Unique among directives still open for acknowledgement: a reply names it by this.
+      Statement taken(*cache_,
+                      "SELECT 1 FROM directives WHERE ack_code = ?1 AND cancelled_at_ms IS NULL"
+                      " AND received_at_ms >= ?2 LIMIT 1");
+      std::string code = acks::derive_ack_code(d.number, d.id, [&](const std::string& c) {
+        taken.bind(1, c).bind(2, now - kAckOpenMs);
+        bool found = taken.step();
+        taken.reset();
+        return found;
+      });
+      Statement up(*cache_, "UPDATE directives SET ack_code = ?2 WHERE id = ?1");
+      up.bind(1, d.id).bind(2, code);
+      up.run();
+    }
+  }
+
+  // Deliveries per intake transaction: a small first part so that sending starts at once,
+  // then parts that keep each transaction (and the store writer's wait) under ~0.1 s.
+  static constexpr size_t kFirstPart = 1000;
+  static constexpr size_t kPart = 10000;
+
   static constexpr const char* kSummarySelect =
       "SELECT d.id, d.number, d.issuer_code, d.issuer_name, d.subject, d.urgency,"
       " d.confidentiality, d.issued_at, d.received_at_ms,"
       " (SELECT COUNT(*) FROM deliveries x WHERE x.directive_id = d.id),"
-      " d.zones, d.cancelled_at_ms, d.cancelled_by, d.cancel_reason, d.ack_code FROM directives d";
+      " d.zones, d.cancelled_at_ms, d.cancelled_by, d.cancel_reason, d.ack_code, d.intake_complete FROM directives d";
 
   /// BEGIN IMMEDIATE takes the write lock up front, so a busy store fails at the start
   /// rather than half-way; rolls back unless committed. Inside a batch() it is a savepoint:
@@ -1012,6 +1081,7 @@ class SqliteStore final : public Store {
     s.cancelled_by = q.text(12);
     s.cancel_reason = q.text(13);
     s.ack_code = q.text(14);
+    s.intake_complete = q.int64(15) != 0;
     return s;
   }
 

@@ -42,6 +42,7 @@ struct DirectiveSummary {
   std::string issued_at;
   int64_t received_at_ms = 0;
   int64_t deliveries = 0;
+  bool intake_complete = true;     // false while a large directive's deliveries are still being added
   std::vector<std::string> zones;  // loudspeaker zones it names
   std::optional<int64_t> cancelled_at_ms;
   std::string cancelled_by;
@@ -204,6 +205,7 @@ struct EventRow {
 
 struct IntakeOutcome {
   bool created = false;      // false: the id was already taken in, nothing was added
+  bool resumed = false;      // the id was partly taken in before a stop; the rest added now
   size_t deliveries = 0;     // deliveries created now
   bool same_content = true;  // for a repeat: whether the body matched the first one
 };
@@ -225,14 +227,30 @@ class Store {
 
   /// Commits the directive and all its deliveries atomically, or nothing. A directive
   /// whose id exists already adds nothing. Throws StoreError.
-  virtual IntakeOutcome commit_directive(const Directive& d, std::string_view raw,
-                                         const DeliverySource& deliveries) = 0;
+  ///
+  /// The deliveries are committed in parts (`part_committed` runs after each part but the
+  /// last, so that sending can start); the directive counts as taken in only when all
+  /// are. If heraldd stops half-way, the broker delivers the message again and the same
+  /// call adds what is missing (the planner is deterministic). A directive cancelled
+  /// while it is taken in gets no more deliveries.
+  virtual IntakeOutcome commit_directive(const Directive& d, std::string_view raw, const DeliverySource& deliveries,
+                                         const std::function<void()>& part_committed) = 0;
+  IntakeOutcome commit_directive(const Directive& d, std::string_view raw, const DeliverySource& deliveries) {
+    return commit_directive(d, raw, deliveries, {});
+  }
   IntakeOutcome commit_directive(const Directive& d, std::string_view raw,
                                  const std::vector<PlannedDelivery>& deliveries) {
     return commit_directive(d, raw, DeliverySource([&](const std::function<void(const PlannedDelivery&)>& emit) {
                               for (const auto& p : deliveries) emit(p);
                             }));
   }
+  /// What the store holds under a directive id: its body, and whether it was taken in
+  /// completely (see commit_directive).
+  struct TakenIn {
+    std::string raw;
+    bool complete = true;
+  };
+  virtual std::optional<TakenIn> taken_in(const std::string& id) = 0;
 
   virtual std::vector<DirectiveSummary> list_directives(size_t limit, size_t offset) = 0;
   /// Directives naming loudspeaker zones, received at or after `since_ms`, newest first

@@ -2,12 +2,16 @@
 // log, migrations on reopen, and refusal of a newer schema.
 #include "store/store.hpp"
 
+#include <climits>
+#include <cstdint>
 #include <map>
+#include <stdexcept>
 
 #include <gtest/gtest.h>
 
 #include "raw_db.hpp"
 #include "store/migrations.hpp"
+#include "core/time.hpp"
 #include "support.hpp"
 
 namespace herald {
@@ -211,6 +215,87 @@ TEST_F(StoreTest, StoreFromANewerHeralddIsRefused) {
 TEST_F(StoreTest, UnwritableLocationIsAStoreError) {
   test::write_file(tmp_.file("file"), "x");
   EXPECT_THROW(open_sqlite_store(tmp_.file("file/herald.db")), std::exception);
+}
+
+// A large directive is committed in parts, so that sending starts while the rest is
+// planned; it counts as taken in only when the last part is.
+class PartedIntakeTest : public StoreTest {
+ protected:
+  static std::vector<PlannedDelivery> many(size_t n) {
+    std::vector<PlannedDelivery> out;
+    for (size_t i = 0; i < n; ++i)
+      out.push_back({"person", "p" + std::to_string(100000 + i), "Cán bộ", Channel::sms,
+                     "+849" + std::to_string(10000000 + i), DeliveryState::queued, {}, {}, {}, 0, "directive", {}});
+    return out;
+  }
+  /// Emits `all`, throwing (as a crash would stop it) after `stop_after` of them.
+  static DeliverySource source(const std::vector<PlannedDelivery>& all, size_t stop_after = SIZE_MAX) {
+    return [&all, stop_after](const std::function<void(const PlannedDelivery&)>& emit) {
+      for (size_t i = 0; i < all.size(); ++i) {
+        if (i == stop_after) throw std::runtime_error("stopped");
+        emit(all[i]);
+      }
+    };
+  }
+  int64_t scalar(const std::string& sql) { return test::RawDb(path_).scalar(sql); }
+};
+
+TEST_F(PartedIntakeTest, PartsAreVisibleBeforeTheWholeIsTakenIn) {
+  auto store = open_sqlite_store(path_);
+  const auto all = many(12500);  // parts: 1,000, then 10,000, then the last 1,500
+  std::vector<std::pair<int64_t, bool>> seen;  // (deliveries visible, complete) at each part
+  IntakeOutcome out = store->commit_directive(seed_, "{}", source(all), [&] {
+    seen.emplace_back(scalar("SELECT COUNT(*) FROM deliveries"), store->taken_in(seed_.id)->complete);
+  });
+  EXPECT_TRUE(out.created);
+  EXPECT_FALSE(out.resumed);
+  EXPECT_EQ(out.deliveries, 12500u);
+  EXPECT_EQ(seen, (std::vector<std::pair<int64_t, bool>>{{1000, false}, {11000, false}}));
+  EXPECT_TRUE(store->taken_in(seed_.id)->complete);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM deliveries"), 12500);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM events WHERE delivery_id IS NOT NULL"), 12500);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM events WHERE delivery_id IS NULL AND to_state = 'received'"), 1);
+  EXPECT_FALSE(store->commit_directive(seed_, "{}", source(all)).created);  // a repeat adds nothing
+}
+
+TEST_F(PartedIntakeTest, AnIntakeStoppedHalfWayIsFinishedByTheRedeliveredMessage) {
+  const auto all = many(2500);
+  {
+    auto store = open_sqlite_store(path_);
+    EXPECT_THROW(store->commit_directive(seed_, "{}", source(all, 1700)), std::runtime_error);
+    // The first part (1,000) is in; the second was rolled back with the stop.
+    EXPECT_EQ(scalar("SELECT COUNT(*) FROM deliveries"), 1000);
+    ASSERT_TRUE(store->taken_in(seed_.id).has_value());
+    EXPECT_FALSE(store->taken_in(seed_.id)->complete);
+    // Another body under the same id does not finish it; the first one will.
+    EXPECT_FALSE(store->commit_directive(seed_, "{\"other\": 1}", source(all)).created);
+    EXPECT_FALSE(store->taken_in(seed_.id)->complete);
+  }
+  auto store = open_sqlite_store(path_);  // as after a restart
+  IntakeOutcome out = store->commit_directive(seed_, "{}", source(all));
+  EXPECT_TRUE(out.created);
+  EXPECT_TRUE(out.resumed);
+  EXPECT_EQ(out.deliveries, 2500u);
+  EXPECT_TRUE(store->taken_in(seed_.id)->complete);
+  // Each delivery once, with one intake event, whichever run added it.
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM deliveries"), 2500);
+  EXPECT_EQ(scalar("SELECT COUNT(DISTINCT recipient_id) FROM deliveries"), 2500);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM events WHERE delivery_id IS NOT NULL"), 2500);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM events WHERE to_state = 'received' AND detail LIKE '%resumed: 1500 added now%'"), 1);
+}
+
+TEST_F(PartedIntakeTest, ADirectiveCancelledWhileTakenInGetsNoMoreDeliveries) {
+  auto store = open_sqlite_store(path_);
+  const auto all = many(12500);
+  bool cancelled = false;
+  IntakeOutcome out = store->commit_directive(seed_, "{}", source(all), [&] {
+    if (!cancelled) cancelled = store->cancel_directive(seed_.id, "office", "sai đối tượng", now_ms()).found;
+  });
+  EXPECT_TRUE(cancelled);
+  EXPECT_TRUE(out.created);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM deliveries"), 1000);
+  EXPECT_EQ(scalar("SELECT COUNT(*) FROM deliveries WHERE state = 'cancelled'"), 1000);
+  EXPECT_TRUE(store->taken_in(seed_.id)->complete);
 }
 
 }  // namespace
