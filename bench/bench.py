@@ -237,13 +237,18 @@ def run_fanout(vhost, workdir, nginx, people, concurrency, batch, tag, receipts=
         t0 = time.monotonic()
         publish(vhost, d)
 
-        def taken_in():
+        def intake_state():
             conn = sqlite3.connect(f"file:{daemon.store_path}?mode=ro", uri=True, timeout=30)
             try:
-                return conn.execute("SELECT 1 FROM directives WHERE id = ?", (d["id"],)).fetchone()
+                row = conn.execute("SELECT intake_complete FROM directives WHERE id = ?", (d["id"],)).fetchone()
+                return row[0] if row else None
             finally:
                 conn.close()
-        harness.wait_until(taken_in, timeout=3600, interval=0.02, what="directive committed")
+        # The first part (the directive and its first 1,000 deliveries) commits, and sending
+        # starts; the rest of the intake goes on meanwhile.
+        harness.wait_until(lambda: intake_state() is not None, timeout=3600, interval=0.01, what="first part")
+        out["first_part_s"] = time.monotonic() - t0
+        harness.wait_until(lambda: intake_state() == 1, timeout=3600, interval=0.02, what="intake complete")
         out["intake_s"] = time.monotonic() - t0
 
         def all_sent():
@@ -259,8 +264,9 @@ def run_fanout(vhost, workdir, nginx, people, concurrency, batch, tag, receipts=
         out["cpu_busy_cores"] = round((sum(threads.values()) + nginx.cpu() - nginx0) / elapsed, 2)
         machine1 = machine_busy()
         out["machine_busy_share"] = round((machine1[0] - machine0[0]) / max(1, machine1[1] - machine0[1]), 2)
-        log(f"{tag}: {people} sent in {elapsed:.2f} s = {people / elapsed:.0f}/s (taken in and committed after"
-            f" {out['intake_s']:.2f} s), peak RSS {out['peak_rss_mb']:.0f} MB")
+        log(f"{tag}: {people} sent in {elapsed:.2f} s = {people / elapsed:.0f}/s (first part committed after"
+            f" {out['first_part_s']:.2f} s, all taken in after {out['intake_s']:.2f} s), peak RSS"
+            f" {out['peak_rss_mb']:.0f} MB")
         if receipts:
             conn = sqlite3.connect(f"file:{daemon.store_path}?mode=ro", uri=True)
             tokens = [r[0] for r in conn.execute("SELECT token FROM deliveries WHERE directive_id = ?", (d["id"],))]
@@ -487,6 +493,9 @@ def render_table(r):
         if c:
             rows.append(("fan-out / ceiling", ratio(f["per_s"], c), ">= 0.40",
                          "ok" if f["per_s"] / c >= 0.4 else "MISSED"))
+        if "first_part_s" in f:
+            rows.append(("  first part committed (sending starts)", f"{f['first_part_s'] * 1000:.0f} ms", "", ""))
+            rows.append(("  whole directive taken in", f"{f['intake_s']:.2f} s", "", ""))
     ca, sa = r.get("curl_alone", {}).get("per_s"), r.get("store_alone", {}).get("per_s")
     if ca:
         rows.append(("libcurl client alone (no store)", f"{ca:,.0f} req/s", "", ""))
@@ -529,6 +538,9 @@ def render_table(r):
         rows.append(("  the fan-out itself (peak - directory)", f"{m['peak_rss_mb'] - m['rss_before_mb']:.0f} MB",
                      "", ""))
         rows.append((f"fan-out, {m['deliveries']:,} deliveries", f"{m['per_s']:,.0f} deliveries/s", "", ""))
+        if "first_part_s" in m:
+            rows.append(("  first part committed (sending starts)", f"{m['first_part_s'] * 1000:.0f} ms", "", ""))
+            rows.append(("  whole directive taken in", f"{m['intake_s']:.2f} s", "", ""))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = ["| " + " | ".join(row[i].ljust(widths[i]) for i in range(4)) + " |" for row in rows]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
