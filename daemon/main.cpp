@@ -24,6 +24,10 @@
 
 namespace {
 
+// How long a clean stop waits for the answers of sends in flight (systemd's
+// TimeoutStopSec is longer).
+constexpr int64_t kShutdownDrainMs = 10'000;
+
 int usage(const char* argv0) {
   std::cerr << "usage: " << argv0 << " --config FILE [--check-config] [--verbose]\n";
   return 2;
@@ -200,7 +204,9 @@ int main(int argc, char** argv) {
     watchdog.cancel();
     followups.cancel();
     hangup.cancel();
-    io.stop();
+    // Sends already on the wire get their answers recorded, so that a clean restart
+    // (systemctl restart, an upgrade) sends nothing twice.
+    dispatcher.drain([&] { io.stop(); }, kShutdownDrainMs);
   });
   ::signal(SIGPIPE, SIG_IGN);
 

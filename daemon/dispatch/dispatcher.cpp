@@ -54,11 +54,46 @@ void Dispatcher::stop() {
     for (const auto& c : lane.ready) unsent.push_back(c.id);
     lane.ready.clear();
   }
-  if (!unsent.empty())
-    writer_.submit([unsent = std::move(unsent)](Store& s) { return s.release_unsent(unsent, now_ms()); },
-                   [](std::optional<size_t>&&, const std::string& error) {
-                     if (!error.empty()) log::error("dispatcher: cannot release unsent claims: ", error);
-                   });
+  release_unsent(std::move(unsent));
+}
+
+void Dispatcher::release_unsent(std::vector<int64_t> ids) {
+  if (ids.empty()) return;
+  writer_.submit([ids = std::move(ids)](Store& s) { return s.release_unsent(ids, now_ms()); },
+                 [](std::optional<size_t>&&, const std::string& error) {
+                   if (!error.empty()) log::error("dispatcher: cannot release unsent claims: ", error);
+                 });
+}
+
+int Dispatcher::in_flight() const {
+  int n = 0;
+  for (const auto& lane : lanes_) n += lane.in_flight;
+  return n;
+}
+
+void Dispatcher::drain(std::function<void()> done, int64_t timeout_ms) {
+  drained_ = std::move(done);
+  if (const int n = in_flight()) {
+    log::info("waiting up to ", timeout_ms, " ms for ", n, " sends in flight to be answered");
+    timer_.expires_after(std::chrono::milliseconds(timeout_ms));
+    timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec || !drained_) return;
+      log::warning(in_flight(), " sends still unanswered at shutdown; the restart rule settles them");
+      auto cb = std::move(drained_);
+      drained_ = nullptr;
+      cb();
+    });
+    return;
+  }
+  maybe_drained();
+}
+
+void Dispatcher::maybe_drained() {
+  if (!drained_ || in_flight() != 0) return;
+  timer_.cancel();
+  auto cb = std::move(drained_);
+  drained_ = nullptr;
+  cb();
 }
 
 void Dispatcher::kick() {
@@ -181,8 +216,12 @@ void Dispatcher::claim(Lane& lane, size_t want, int64_t now) {
           log::error("dispatcher: store: ", error);
           return;  // the poll timer tries again
         }
-        // Claimed while stopping: they stay `sending`, and the restart rule settles them.
-        if (stopping_) return;
+        if (stopping_) {  // claimed while stopping: not sent, so due again at once
+          std::vector<int64_t> ids;
+          for (const auto& d : c->deliveries) ids.push_back(d.id);
+          release_unsent(std::move(ids));
+          return;
+        }
         claimed(lane, want, std::move(*c));
       });
 }
@@ -305,7 +344,11 @@ void Dispatcher::send(Lane& lane, const ClaimedDelivery& c) {
     announcer_->prepare(*d, zone, [this, &lane, c, m = std::move(m), d, dir](std::optional<Announcement> a,
                                                                              std::string error) mutable {
       --lane.in_flight;
-      if (stopping_) return;  // left `sending`: the restart rule settles it
+      if (stopping_) {  // not sent: due again at once at the next start
+        release_unsent({c.id});
+        maybe_drained();
+        return;
+      }
       if (!a) {
         finish(lane, c, SendResult{{SendErrorKind::rejected_content, "withheld", error}, {}, 0});
         request_pump();
@@ -339,7 +382,8 @@ void Dispatcher::transmit(Lane& lane, const ClaimedDelivery& c, const OutboundMe
     --lane.in_flight;
     SendResult r = lane.gateway->parse(resp);
     finish(lane, c, r, credentials == lane.credentials);
-    request_pump();
+    if (stopping_) maybe_drained();
+    else request_pump();
   });
 }
 

@@ -42,7 +42,14 @@ class Dispatcher {
   /// Resolves sends left in flight by a previous run (rule in docs/dispatch.md), then
   /// starts pumping.
   void start();
+  /// Sends nothing more; deliveries claimed ahead and not sent go back to `retrying`.
   void stop();
+  /// After stop(): runs `done` once every send in flight has been answered and its outcome
+  /// handed to the store writer, or after `timeout_ms` (what is still unanswered is then
+  /// left to the restart rule). A clean stop thereby sends nothing twice.
+  void drain(std::function<void()> done, int64_t timeout_ms);
+  /// Sends awaiting a gateway's answer (or their audio), all gateways.
+  int in_flight() const;
   /// New work may be due (intake committed a directive). Safe from any thread.
   void kick();
 
@@ -100,6 +107,8 @@ class Dispatcher {
   void finish(Lane& lane, const ClaimedDelivery& c, const SendResult& r, bool credentials_current = true);
   /// Renews the gateway's credentials once, however many sends reported them expired.
   void refresh(Lane& lane);
+  void release_unsent(std::vector<int64_t> ids);
+  void maybe_drained();
   /// After a refresh's answer and its persisted credentials are in (on the loop).
   void refreshed(Lane& lane, bool ok, long status, const std::string& store_error);
   /// The parsed directive, cached; safe from the writer thread too (claims warm the cache
@@ -127,6 +136,7 @@ class Dispatcher {
   std::string ack_secret_;
   std::function<std::shared_ptr<const Directory>()> directory_;
   bool pump_posted_ = false;
+  std::function<void()> drained_;  // set while stopping: what to run once nothing is in flight
   std::atomic<bool> stopping_{false};
 };
 
