@@ -36,6 +36,26 @@ bool valid_email(const std::string& e) {
                       [](char c) { return c == ' ' || c == '<' || c == '>' || c == ','; });
 }
 
+// Whether `c` can reach someone with these contacts (a preferred channel needs one).
+bool reachable(const Contacts& k, Channel c) {
+  switch (c) {
+    case Channel::sms: return !k.phone.empty();
+    case Channel::zalo: return !k.zalo_user_id.empty() || !k.phone.empty();
+    case Channel::email: return !k.email.empty();
+    case Channel::loudspeaker: return !k.loudspeaker_zone.empty();
+  }
+  return false;
+}
+
+// Without `channels`: Zalo (if a user id), SMS (if a phone), email, in that order.
+std::vector<Channel> default_channels(const Contacts& k) {
+  std::vector<Channel> out;
+  if (!k.zalo_user_id.empty()) out.push_back(Channel::zalo);
+  if (!k.phone.empty()) out.push_back(Channel::sms);
+  if (!k.email.empty()) out.push_back(Channel::email);
+  return out;
+}
+
 // A list of maps under `key`, each handed to `each` with its own reader.
 template <typename Fn>
 void for_each_entry(MapReader& root, const std::string& key, Fn each) {
@@ -215,20 +235,14 @@ void read_people_csv(const std::string& path, Diagnostics& diag, const std::map<
           at(cell(8), "unknown channel \"" + name + "\" (sms, zalo, email, loudspeaker)");
           continue;
         }
-        bool reachable = (*c == Channel::sms && !p.contacts.phone.empty()) ||
-                         (*c == Channel::zalo && (!p.contacts.zalo_user_id.empty() || !p.contacts.phone.empty())) ||
-                         (*c == Channel::email && !p.contacts.email.empty()) ||
-                         (*c == Channel::loudspeaker && !p.contacts.loudspeaker_zone.empty());
-        if (!reachable) {
+        if (!reachable(p.contacts, *c)) {
           if (contacts_ok) at(cell(8), "prefers " + name + " but has no contact for it");
         } else if (std::find(p.channels.begin(), p.channels.end(), *c) == p.channels.end()) {
           p.channels.push_back(*c);
         }
       }
     } else {
-      if (!p.contacts.zalo_user_id.empty()) p.channels.push_back(Channel::zalo);
-      if (!p.contacts.phone.empty()) p.channels.push_back(Channel::sms);
-      if (!p.contacts.email.empty()) p.channels.push_back(Channel::email);
+      p.channels = default_channels(p.contacts);
     }
     if (!cell(9).value.empty()) superiors.push_back({p.id, cell(9).value, cell(9).line, cell(9).column});
     add(std::move(p), id.line, id.column);
@@ -408,20 +422,14 @@ std::optional<Directory> Directory::from_yaml(const YAML::Node& root, Diagnostic
             diag.error(item.Mark(), "unknown channel \"" + *name + "\" (sms, zalo, email, loudspeaker)");
             continue;
           }
-          bool reachable = (*c == Channel::sms && !p.contacts.phone.empty()) ||
-                           (*c == Channel::zalo && (!p.contacts.zalo_user_id.empty() || !p.contacts.phone.empty())) ||
-                           (*c == Channel::email && !p.contacts.email.empty()) ||
-                           (*c == Channel::loudspeaker && !p.contacts.loudspeaker_zone.empty());
-          if (!reachable) {
+          if (!reachable(p.contacts, *c)) {
             if (contacts_ok) diag.error(item.Mark(), "prefers " + *name + " but has no contact for it");
           } else if (std::find(p.channels.begin(), p.channels.end(), *c) == p.channels.end())
             p.channels.push_back(*c);
         }
       }
     } else {
-      if (!p.contacts.zalo_user_id.empty()) p.channels.push_back(Channel::zalo);
-      if (!p.contacts.phone.empty()) p.channels.push_back(Channel::sms);
-      if (!p.contacts.email.empty()) p.channels.push_back(Channel::email);
+      p.channels = default_channels(p.contacts);
     }
     r.finish();
     if (!id) return;
