@@ -152,6 +152,10 @@ void Dispatcher::pump() {
     if (lane.refreshing) continue;  // the refresh's completion pumps again
     // Send what is claimed, as far as the breaker, the concurrency cap and the rate allow.
     int64_t allowance = lane.breaker.allowance(now, lane.in_flight, l.concurrency);
+    if (now < lane.throttled_until_ms) {
+      allowance = 0;
+      wake = std::min(wake, lane.throttled_until_ms - now);
+    }
     if (allowance > 0 && !lane.bucket.unlimited())
       allowance = std::min(allowance, lane.bucket.available(now));
     while (allowance > 0 && !lane.ready.empty()) {
@@ -381,6 +385,8 @@ void Dispatcher::transmit(Lane& lane, const ClaimedDelivery& c, const OutboundMe
   curl_.perform(std::move(req), [this, &lane, c, credentials = lane.credentials](net::HttpResponse&& resp) {
     --lane.in_flight;
     SendResult r = lane.gateway->parse(resp);
+    // Any adapter's 429 carries the provider's Retry-After unless it read a hint itself.
+    if (r.error.kind == SendErrorKind::throttled && r.retry_after_ms == 0) r.retry_after_ms = resp.retry_after_ms;
     finish(lane, c, r, credentials == lane.credentials);
     if (stopping_) maybe_drained();
     else request_pump();
@@ -430,7 +436,19 @@ void Dispatcher::finish(Lane& lane, const ClaimedDelivery& c, const SendResult& 
     return;
   }
   int64_t delay = backoff_ms(c.attempts, cfg_.dispatch.backoff_initial_ms, cfg_.dispatch.backoff_max_ms, rng_);
-  if (r.error.kind == SendErrorKind::throttled) delay = std::max(delay, r.retry_after_ms);
+  if (r.error.kind == SendErrorKind::throttled) {
+    // A provider's hint is honoured up to backoff_max: an hour-long Retry-After is an outage.
+    const int64_t hint = std::min(r.retry_after_ms, cfg_.dispatch.backoff_max_ms);
+    delay = std::max(delay, hint);
+    // A 429 is about the sender, not this message: the gateway as a whole waits.
+    const int64_t until = now + (hint > 0 ? hint : cfg_.dispatch.backoff_initial_ms);
+    if (until > lane.throttled_until_ms) {
+      if (now >= lane.throttled_until_ms)
+        log::warning("gateway ", lane.gateway->name(), ": throttled by the provider; no sends for ", until - now,
+                     " ms");
+      lane.throttled_until_ms = until;
+    }
+  }
   if (r.error.kind == SendErrorKind::token_expired) {
     delay = 0;  // due at once; the lane waits for the refresh before it sends again
     // Sends in flight with the old token answer -216 after the refresh too: one refresh
@@ -498,6 +516,9 @@ std::string Dispatcher::metrics_text() const {
       "# TYPE herald_gateway_breaker_open gauge\n";
   std::string inflight = "# HELP herald_gateway_in_flight Sends awaiting the gateway's answer.\n"
                          "# TYPE herald_gateway_in_flight gauge\n";
+  std::string throttled = "# HELP herald_gateway_throttled Whether the provider's 429 has the gateway paused (1).\n"
+                          "# TYPE herald_gateway_throttled gauge\n";
+  const int64_t now = now_ms();
   for (const auto& lane : lanes_) {
     const char* v = lane.breaker.state() == CircuitBreaker::State::open        ? "1"
                     : lane.breaker.state() == CircuitBreaker::State::half_open ? "0.5"
@@ -505,8 +526,10 @@ std::string Dispatcher::metrics_text() const {
     out += "herald_gateway_breaker_open{gateway=\"" + lane.gateway->name() + "\"} " + v + "\n";
     inflight += "herald_gateway_in_flight{gateway=\"" + lane.gateway->name() + "\"} " +
                 std::to_string(lane.in_flight) + "\n";
+    throttled += "herald_gateway_throttled{gateway=\"" + lane.gateway->name() + "\"} " +
+                 (now < lane.throttled_until_ms ? "1" : "0") + "\n";
   }
-  return out + inflight;
+  return out + inflight + throttled;
 }
 
 }  // namespace herald

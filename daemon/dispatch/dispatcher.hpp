@@ -75,6 +75,9 @@ class Dispatcher {
     // that a send never waits for a commit. At most prefetch() of them.
     std::deque<ClaimedDelivery> ready;
     int64_t drained_until_ms = 0;  // the last claim found nothing more due before this
+    // The provider said 429 (with Retry-After, or for backoff_initial without): the whole
+    // gateway gets no sends before this, not just the throttled delivery.
+    int64_t throttled_until_ms = 0;
     // The SMS text of the directive sent last (the same for all its recipients).
     std::shared_ptr<const Directive> sms_for;
     std::string sms_text;

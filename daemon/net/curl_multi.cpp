@@ -240,6 +240,9 @@ void CurlMulti::collect_finished() {
     std::unique_ptr<Transfer> owned(t);
     owned->response.result = result;
     curl_easy_getinfo(owned->easy, CURLINFO_RESPONSE_CODE, &owned->response.status);
+    curl_off_t retry_after = 0;
+    if (curl_easy_getinfo(owned->easy, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0)
+      owned->response.retry_after_ms = std::min<curl_off_t>(retry_after, 86400) * 1000;
     if (result != CURLE_OK)
       owned->response.error = owned->error[0] ? owned->error : curl_easy_strerror(result);
     live_.erase(t);

@@ -37,6 +37,7 @@ struct HttpResponse {
   long status = 0;             // HTTP status, or the last SMTP reply code
   std::string body;
   std::string error;           // libcurl's message when result != CURLE_OK
+  int64_t retry_after_ms = 0;  // the answer's Retry-After (seconds or an HTTP date), if any
   bool timed_out() const { return result == CURLE_OPERATION_TIMEDOUT; }
 };
 

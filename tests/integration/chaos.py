@@ -41,9 +41,14 @@ CONCURRENCY = 16
 
 
 class CountingGateway:
-    """Counts every send per token; answers 200 at once and posts the receipt later."""
+    """Counts every send it accepts per token; answers 200 at once and posts the receipt
+    later. `mode` makes it misbehave: "503", "429" (Retry-After: retry_after seconds) or
+    "hang" (never answers; the connection closes after hang_s). `requests` logs every
+    request as (monotonic time it arrived, mode, token)."""
 
-    def __init__(self, receipt_posters=4):
+    def __init__(self, receipt_posters=4, retry_after=2, hang_s=2.5):
+        self.mode = "ok"
+        self.requests = []
         self.counts = collections.Counter()
         self.lock = threading.Lock()
         self.receipts = queue.Queue()
@@ -57,6 +62,20 @@ class CountingGateway:
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                mode = outer.mode
+                with outer.lock:
+                    outer.requests.append((time.monotonic(), mode, body["RequestId"]))
+                if mode == "503":
+                    return self.send_json(503, {"status": "unavailable"})
+                if mode == "429":
+                    self.send_response(429)
+                    self.send_header("Retry-After", str(retry_after))
+                    self.send_header("Content-Length", "0")
+                    return self.end_headers()
+                if mode == "hang":
+                    time.sleep(hang_s)
+                    self.close_connection = True
+                    return
                 with outer.lock:
                     outer.counts[body["RequestId"]] += 1
                 outer.receipts.put(body["ReceiptUrl"])
@@ -98,6 +117,8 @@ class CountingGateway:
                     with self.lock:
                         self.receipt_retries += 1
                     time.sleep(0.1)
+        if conn is not None:
+            conn.close()
 
     def total(self):
         with self.lock:
