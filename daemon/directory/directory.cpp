@@ -483,28 +483,38 @@ std::optional<Directory> Directory::from_yaml(const YAML::Node& root, Diagnostic
   std::map<std::string, std::vector<const Person*>> direct;
   for (const auto& [pid, p] : dir.people_)
     for (const auto& g : p.groups) direct[g].push_back(&p);
-  for (const auto& [gid, g] : dir.groups_) {
+  for (const auto& entry : dir.groups_) {
+    const std::string& gid = entry.first;
     // Each group reports only the cycle back to itself, with the path, so a group that
     // merely includes a cyclic group is not blamed for it.
     std::vector<const Person*> people;
     std::set<std::string> visited;
-    std::vector<std::string> path;
     std::string cycle;
-    std::function<void(const std::string&)> walk = [&](const std::string& id) {
+    // Depth first with an explicit stack (the path from gid, and the next include of each
+    // group on it): a chain of includes as long as the file allows cannot overflow the
+    // call stack.
+    std::vector<std::pair<const std::string*, size_t>> path;
+    auto enter = [&](const std::string& id) {
       if (!visited.insert(id).second) {
         if (id == gid && cycle.empty()) {  // the first way back is enough to show
-          for (const auto& step : path) cycle += step + " -> ";
+          for (const auto& step : path) cycle += *step.first + " -> ";
           cycle += id;
         }
         return;
       }
-      path.push_back(id);
       if (auto d = direct.find(id); d != direct.end()) people.insert(people.end(), d->second.begin(), d->second.end());
-      if (auto it = dir.groups_.find(id); it != dir.groups_.end())
-        for (const auto& inc : it->second.includes) walk(inc);
-      path.pop_back();
+      path.emplace_back(&id, 0);
     };
-    walk(gid);
+    enter(gid);
+    while (!path.empty()) {
+      auto it = dir.groups_.find(*path.back().first);
+      size_t& next = path.back().second;
+      if (it == dir.groups_.end() || next >= it->second.includes.size()) {
+        path.pop_back();
+        continue;
+      }
+      enter(it->second.includes[next++]);
+    }
     if (!cycle.empty()) {
       diag.error(group_nodes.count(gid) ? group_nodes[gid].Mark() : root.Mark(),
                  "group \"" + gid + "\" includes itself: " + cycle);
