@@ -298,10 +298,12 @@ const LoudspeakerSettings& Config::loudspeaker() const {
   return it == channels.end() ? kDefaults : it->second.loudspeaker;
 }
 
-ConfigLoad load_config(const std::string& path) {
+namespace {
+
+// The rest of load_config once the YAML is read: `path` names the file in errors and is
+// the folder relative paths are resolved against.
+ConfigLoad read_config(const std::optional<YAML::Node>& root, Diagnostics& d, const std::string& path) {
   ConfigLoad out;
-  Diagnostics d(path);
-  auto root = load_yaml_file(path, d);
   if (!root) {
     out.errors = d.errors();
     return out;
@@ -383,6 +385,18 @@ ConfigLoad load_config(const std::string& path) {
   }
   if (out.errors.empty() && c.directory) out.config = std::move(c);
   return out;
+}
+
+}  // namespace
+
+ConfigLoad load_config(const std::string& path) {
+  Diagnostics d(path);
+  return read_config(load_yaml_file(path, d), d, path);
+}
+
+ConfigLoad load_config_text(const std::string& text, const std::string& path) {
+  Diagnostics d(path);
+  return read_config(load_yaml_string(text, d), d, path);
 }
 
 }  // namespace herald

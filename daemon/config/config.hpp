@@ -141,6 +141,9 @@ struct ConfigLoad {
 
 /// Reads and validates the whole configuration, collecting every error.
 ConfigLoad load_config(const std::string& path);
+/// The same for configuration already in memory (the fuzzer, tests): `path` is the name
+/// errors carry and the file relative paths (the directory, the store) are resolved from.
+ConfigLoad load_config_text(const std::string& text, const std::string& path);
 
 /// Reads just a directory file (heraldctl directory check, reloads).
 std::optional<Directory> load_directory(const std::string& path, std::vector<ConfigError>& errors);
