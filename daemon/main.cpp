@@ -91,6 +91,9 @@ int main(int argc, char** argv) {
   // A refused file leaves the current directory in use.
   std::function<std::vector<std::string>()> reload_directory = [&]() -> std::vector<std::string> {
     if (cfg.directory_file.empty()) return {cfg.file + ": the directory is inline in the config: restart to change it"};
+    // systemd shows the unit "reloading" meanwhile; READY=1 again when done, refused or not.
+    systemd::notify_reloading();
+    struct Reloaded { ~Reloaded() { systemd::notify("READY=1\nSTATUS=taking in directives"); } } reloaded;
     std::vector<ConfigError> errors;
     auto fresh = load_directory(cfg.directory_file, errors);
     std::vector<std::string> out;
@@ -158,12 +161,20 @@ int main(int argc, char** argv) {
   consumer.start();
   systemd::notify("READY=1\nSTATUS=taking in directives");
 
-  // Watchdog keep-alives come from the event loop itself, so a wedged loop is noticed.
+  // Watchdog keep-alives come from the event loop itself, so a wedged loop is noticed;
+  // and they stop while the store writer has been stuck in one batch for half the interval
+  // or more (a hung disk; with a busy timeout that long, a lock held elsewhere): sends and
+  // receipts would then go unrecorded, and systemd restarts heraldd within one interval.
   boost::asio::steady_timer watchdog(io);
   std::function<void()> kick;
   if (auto interval = systemd::watchdog_interval()) {
     kick = [&, half = *interval / 2] {
-      systemd::notify("WATCHDOG=1");
+      if (auto busy = writer.busy_for(); busy < half) {
+        systemd::notify("WATCHDOG=1");
+      } else {
+        log::error("store writer stuck in one batch for ", std::chrono::duration<double>(busy).count(),
+                   " s: watchdog keep-alive withheld");
+      }
       watchdog.expires_after(half);
       watchdog.async_wait([&](const boost::system::error_code& ec) { if (!ec) kick(); });
     };

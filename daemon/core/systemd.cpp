@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -26,6 +27,13 @@ bool notify(std::string_view state) {
                        reinterpret_cast<sockaddr*>(&addr), addr_len);
   ::close(fd);
   return n == static_cast<ssize_t>(state.size());
+}
+
+bool notify_reloading() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  const long long usec = static_cast<long long>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
+  return notify("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec));
 }
 
 std::optional<std::chrono::microseconds> watchdog_interval() {

@@ -28,6 +28,12 @@ size_t StoreWriter::queued() const {
   return queue_.size();
 }
 
+std::chrono::steady_clock::duration StoreWriter::busy_for() const {
+  const auto started = batch_started_.load();
+  if (started == 0) return {};
+  return std::chrono::steady_clock::now().time_since_epoch() - std::chrono::steady_clock::duration(started);
+}
+
 void StoreWriter::enqueue(Item item) {
   {
     std::lock_guard lock(mu_);
@@ -55,6 +61,7 @@ void StoreWriter::run() {
         queue_.pop_front();
       }
     }
+    batch_started_ = std::chrono::steady_clock::now().time_since_epoch().count();
     std::string failed;
     try {
       store_.batch([&] {
@@ -76,6 +83,7 @@ void StoreWriter::run() {
       failed = std::string("store batch: ") + e.what();
       log::error(failed);
     }
+    batch_started_ = 0;
     ++batches_;
     items_ += batch.size();
     // One handler for the whole batch: a post from another thread locks the loop's queue

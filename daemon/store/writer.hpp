@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <atomic>
 #include <boost/asio/post.hpp>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -60,6 +61,11 @@ class StoreWriter {
   uint64_t batches() const { return batches_; }
   uint64_t items() const { return items_; }
 
+  /// How long the batch under way has been running; zero while the writer waits for work.
+  /// The systemd watchdog stops its keep-alives when this grows too long (a hung disk, a
+  /// store lock never released): nothing handed to the writer would be recorded then.
+  std::chrono::steady_clock::duration busy_for() const;
+
  private:
   struct Item {
     std::function<void(Store&)> work;
@@ -78,6 +84,7 @@ class StoreWriter {
   bool stopping_ = false;
   std::atomic<uint64_t> batches_{0};
   std::atomic<uint64_t> items_{0};
+  std::atomic<std::chrono::steady_clock::rep> batch_started_{0};  // 0: idle
   std::thread thread_;
 };
 
