@@ -1,0 +1,49 @@
+// POST /hooks/zalo: the OA webhook's event parser and signature check (zalo/webhook.hpp),
+// plus the OA API's answers to sends and token refreshes, which the same JSON code reads.
+// Input: line 1 the X-ZEvent-Signature header ("mac=<hex>"), the rest the body.
+#include "callback.hpp"
+#include "zalo/webhook.hpp"
+#include "zalo/zalo.hpp"
+
+using namespace herald;
+
+namespace {
+
+// adapters/zalo/testdata/oa.yaml and its signatures.json: the seeds' genuine signatures
+// verify at kNowMs, so the fuzzer starts from events that pass the check.
+constexpr int64_t kNowMs = 1626080000000;
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const std::unique_ptr<Gateway> oa = fuzz::gateway("zalo-oa", R"(type: zalo_oa
+base_url: https://openapi.zalo.me/
+app_id: "4318129834957112345"
+secret_key: fuzz-app-secret
+oa_secret_key: "oa-webhook-key-1"
+access_token: "oa-access-1"
+refresh_token: "oa-refresh-1"
+webhook_tolerance: 2m
+)");
+  const auto& zalo = static_cast<const ZaloGateway&>(*oa);
+  std::string_view in(reinterpret_cast<const char*>(data), size);
+  size_t nl = in.find('\n');
+  std::string_view header = in.substr(0, nl);
+  std::string_view body = nl == std::string_view::npos ? std::string_view() : in.substr(nl + 1);
+
+  ZaloEventParse parsed = parse_zalo_event(body);
+  if (parsed.event.has_value() == !parsed.error.empty()) std::abort();  // one or the other
+  if (parsed.event)
+    (void)check_zalo_signature(header, body, *parsed.event, zalo.app_id, zalo.oa_secret_key.reveal(), kNowMs,
+                               zalo.webhook_tolerance_ms);
+
+  net::HttpResponse res;
+  res.status = 200;
+  res.body = std::string(body);
+  (void)zalo.parse(res);
+  // A copy, so one input's refreshed tokens never reach the next input (determinism).
+  ZaloOaGateway copy = static_cast<const ZaloOaGateway&>(*oa);
+  std::map<std::string, std::string> persist;
+  if (copy.apply_refresh(res, persist) != !persist.empty()) std::abort();
+  return 0;
+}
