@@ -70,5 +70,21 @@ TEST_P(ZaloEventCase, Parses) {
 INSTANTIATE_TEST_SUITE_P(Testdata, ZaloEventCase, ::testing::ValuesIn(test::read_cases(testdata("events.json"))),
                          case_name);
 
+TEST(ZaloEvent, HostileNestingIsRefused) {
+  // 100,000 levels of arrays or objects, as the body and inside an otherwise good event:
+  // the JSON parser's depth limit (32) stops them before the stack runs out.
+  constexpr size_t kDepth = 100000;
+  std::string arrays = std::string(kDepth, '[') + std::string(kDepth, ']');
+  std::string objects;
+  for (size_t i = 0; i < kDepth; ++i) objects += "{\"a\":";
+  objects += "1" + std::string(kDepth, '}');
+  const std::string event = R"({"event_name":"user_seen_message","timestamp":"1626080000000","message":)";
+  for (const std::string& body : {arrays, objects, event + arrays + "}", event + objects + "}"}) {
+    ZaloEventParse p = parse_zalo_event(body);
+    EXPECT_FALSE(p.event.has_value());
+    EXPECT_EQ(p.error, "event body is not a JSON object");
+  }
+}
+
 }  // namespace
 }  // namespace herald

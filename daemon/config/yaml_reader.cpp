@@ -4,6 +4,8 @@
 #include <map>
 #include <sstream>
 
+#include <yaml-cpp/depthguard.h>
+
 #include "core/time.hpp"
 
 namespace herald {
@@ -188,6 +190,11 @@ std::optional<std::string> scalar_string(const YAML::Node& n, Diagnostics& d,
 std::optional<YAML::Node> load_yaml_string(const std::string& text, Diagnostics& diag) {
   try {
     return YAML::Load(text);
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp refuses deep nesting (before the stack runs out) but calls it "bad file".
+    diag.error(e.mark, "YAML nested too deeply: lists and maps may nest " + std::to_string(e.depth() - 1) +
+                           " levels at most");
+    return std::nullopt;
   } catch (const YAML::Exception& e) {
     diag.error(e.mark, "YAML syntax error: " + e.msg);
     return std::nullopt;

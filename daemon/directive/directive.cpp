@@ -166,6 +166,8 @@ DirectiveParse parse_directive(std::string_view body, size_t max_bytes) {
   if (ec) problem = ec.message();
   else if (used != body.size()) problem = "unexpected data after the JSON value";
   else if (parser.finish(ec); ec) problem = ec.message();
+  if (ec == json::error::too_deep)  // Boost says only "too deep"
+    problem = "nested more than " + std::to_string(opts.max_depth) + " levels deep";
   if (!problem.empty()) {
     size_t line, col;
     line_col(body, used, line, col);

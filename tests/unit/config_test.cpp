@@ -197,6 +197,61 @@ TEST(Config, MissingDirectoryFile) {
   EXPECT_EQ(load.errors[0].str(), tmp.file("nowhere.yaml") + ":1:1: cannot open file");
 }
 
+// 100,000 levels of nesting, in flow style ([[[...]]], {a: {a: ...}}) and in block style
+// (a list or an explicit key per indicator, all on one line: "- - - x", "? ? ? x").
+std::vector<std::string> hostile_nesting() {
+  constexpr size_t kDepth = 100000;
+  std::string flow_lists = "broker: " + std::string(kDepth, '[') + std::string(kDepth, ']') + "\n";
+  std::string flow_maps = "broker: ", block_lists, block_keys;
+  for (size_t i = 0; i < kDepth; ++i) {
+    flow_maps += "{a: ";
+    block_lists += "- ";
+    block_keys += "? ";
+  }
+  flow_maps += "x" + std::string(kDepth, '}') + "\n";
+  block_lists += "x\n";
+  block_keys += "x\n";
+  return {flow_lists, flow_maps, block_lists, block_keys};
+}
+
+constexpr const char* kTooDeep = ": YAML nested too deeply: lists and maps may nest 499 levels at most";
+
+TEST(Config, HostileNestingIsRefusedWithAClearError) {
+  TempDir tmp;
+  const std::string path = tmp.file("herald.yaml");
+  for (const std::string& nested : hostile_nesting()) {
+    SCOPED_TRACE(nested.substr(0, 12));
+    // yaml-cpp stops at its depth limit, before the stack runs out; the message says what
+    // is wrong ("bad file" is yaml-cpp's own word for it).
+    test::write_file(path, nested);
+    for (const ConfigLoad& load : {load_config(path), load_config_text(nested, path)}) {
+      EXPECT_FALSE(load.config.has_value());
+      ASSERT_EQ(load.errors.size(), 1u);
+      EXPECT_EQ(load.errors[0].file, path);
+      EXPECT_NE(load.errors[0].str().find(kTooDeep), std::string::npos) << load.errors[0].str();
+    }
+    // The directory file the config names is read the same way.
+    test::write_file(tmp.file("directory.yaml"), nested);
+    test::write_file(path, "broker: {host: 127.0.0.1}\nstore: {path: herald.db}\n"
+                           "channels: {sms: {enabled: true}}\ndirectory: directory.yaml\n");
+    ConfigLoad load = load_config(path);
+    EXPECT_FALSE(load.config.has_value());
+    ASSERT_EQ(load.errors.size(), 1u);
+    EXPECT_EQ(load.errors[0].file, tmp.file("directory.yaml"));
+    EXPECT_NE(load.errors[0].str().find(kTooDeep), std::string::npos) << load.errors[0].str();
+  }
+}
+
+TEST(Config, NestingUnderTheLimitIsOnlyTheWrongShape) {
+  // 400 levels parse; then config says what it expected there.
+  const std::string text = base_with("guest", "literal-token-0123456789") + "dispatch: " +
+                           std::string(400, '[') + std::string(400, ']') + "\n";
+  ConfigLoad load = load_config_text(text, "F");
+  EXPECT_FALSE(load.config.has_value());
+  ASSERT_EQ(load.errors.size(), 1u);
+  EXPECT_EQ(load.errors[0].str(), "F:13:11: dispatch must be a map, found a list");
+}
+
 // ---- one bad config per file in testdata/config_errors --------------------------------
 // Each file starts with "# expect: F:LINE:COL: message" lines: exactly the errors that
 // load_config must report, in order, with F standing for the file's path.

@@ -177,9 +177,38 @@ TEST(Directive, NestingDeeperThanTheLimitIsRefused) {
   DirectiveParse deep = parse_directive(with_nesting(17));
   // Line 19 is `, "x": [[[...`: the object is level 1, so the 16th '[' (column 23) is
   // level 17, where the parser stops.
-  EXPECT_EQ(error_lines(deep), std::vector<std::string>{"not valid JSON: too deep at line 19 column 23"});
+  EXPECT_EQ(error_lines(deep),
+            std::vector<std::string>{"not valid JSON: nested more than 16 levels deep at line 19 column 23"});
   // Hostile depth fails the same way, without exhausting the stack.
   EXPECT_FALSE(parse_directive(std::string(100000, '[')).directive.has_value());
+}
+
+TEST(Directive, HostileNestingIsRefusedWithoutExhaustingTheStack) {
+  // 100,000 levels of arrays, of objects and of both, balanced (well-formed but for the
+  // depth), as the whole message and as a field of the seed directive.
+  constexpr size_t kDepth = 100000;
+  std::string arrays = std::string(kDepth, '[') + std::string(kDepth, ']');
+  std::string objects, mixed;
+  for (size_t i = 0; i < kDepth; ++i) {
+    objects += "{\"a\":";
+    mixed += i % 2 ? "{\"a\":" : "[";
+  }
+  objects += "1" + std::string(kDepth, '}');
+  mixed += "1";
+  for (size_t i = kDepth; i-- > 0;) mixed += i % 2 ? '}' : ']';
+  const std::string seed = test::seed_json();
+  const std::string as_field = seed.substr(0, seed.rfind('}')) + ", \"x\": ";
+  for (const std::string* nested : {&arrays, &objects, &mixed}) {
+    for (const std::string& body : {*nested, as_field + *nested + "}"}) {
+      ASSERT_LT(body.size(), size_t{1} << 20);  // under the size limit: the depth is what is refused
+      DirectiveParse p = parse_directive(body);
+      EXPECT_FALSE(p.directive.has_value());
+      ASSERT_EQ(p.errors.size(), 1u);
+      EXPECT_EQ(p.errors[0].path, "");
+      EXPECT_TRUE(p.errors[0].message.starts_with("not valid JSON: nested more than 16 levels deep at line "))
+          << p.errors[0].message;
+    }
+  }
 }
 
 TEST(Directive, InvalidUtf8IsRefused) {

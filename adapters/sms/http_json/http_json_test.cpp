@@ -243,5 +243,37 @@ TEST_P(HttpJsonReceipt, CallbackToState) {
 INSTANTIATE_TEST_SUITE_P(Testdata, HttpJsonReceipt,
                          ::testing::ValuesIn(test::read_cases(testdata("receipts.json"))), case_name);
 
+TEST(HttpJson, HostileNestingInACallbackIsRefused) {
+  // 100,000 levels of arrays or objects, as the body and under a good status: the JSON
+  // parser's depth limit (32) stops them before the stack runs out. The email and
+  // loudspeaker gateways read their callbacks through this same code.
+  constexpr size_t kDepth = 100000;
+  std::string arrays = std::string(kDepth, '[') + std::string(kDepth, ']');
+  std::string objects;
+  for (size_t i = 0; i < kDepth; ++i) objects += "{\"a\":";
+  objects += "1" + std::string(kDepth, '}');
+  auto g = gateway("gateway.yaml");
+  ASSERT_NE(g, nullptr);
+  auto mo = test::gateway_from_yaml("sms-mo", R"(type: http_json
+url: https://sms.example.vn/send
+body: '{"to": "{{to}}", "text": "{{text}}"}'
+mo: {from: /Phone, text: /Message}
+)");
+  ASSERT_NE(mo, nullptr);
+  for (const std::string& body : {arrays, objects, R"({"Status": 1, "SMSID": )" + arrays + "}",
+                                  R"({"Phone": "0912000401", "Message": )" + objects + "}"}) {
+    InboundCallback cb{"POST", {}, "application/json", body};
+    ReceiptParse p = g->parse_receipt(cb);
+    EXPECT_FALSE(p.update.has_value());
+    EXPECT_EQ(p.error, "callback body is not JSON");
+    EXPECT_FALSE(mo->parse_mo(cb).has_value());
+    // The same body as the answer to a send: unreadable, so no success.
+    net::HttpResponse res;
+    res.status = 200;
+    res.body = body;
+    EXPECT_EQ(g->parse(res).error.code, "provider_no_status");
+  }
+}
+
 }  // namespace
 }  // namespace herald
