@@ -20,6 +20,19 @@ void read_common(MapReader& r, Gateway& g) {
   }
 }
 
+void read_mo_token(MapReader& r, Gateway& g) {
+  if (auto v = r.secret("mo_token")) {
+    if (v->reveal().size() < 16)
+      r.diag().error(r.mark("mo_token"), r.what() + ".mo_token: must be at least 16 characters (it is what "
+                                                    "keeps anyone else from posting replies)");
+    else if (v->reveal().find_first_of("/?#% ") != std::string::npos)
+      r.diag().error(r.mark("mo_token"), r.what() + ".mo_token: must not contain / ? # % or spaces (it is a "
+                                                    "path segment of the reply URL)");
+    else
+      g.mo_token_ = std::move(*v);
+  }
+}
+
 SendError transport_error(const net::HttpResponse& r) {
   switch (r.result) {
     case CURLE_OK: return {};

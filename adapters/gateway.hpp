@@ -10,6 +10,7 @@
 #include "core/channel.hpp"
 #include "net/curl_multi.hpp"
 #include "render/sms_text.hpp"
+#include "config/secret.hpp"
 #include "send_error.hpp"
 
 namespace YAML { class Node; }
@@ -103,6 +104,9 @@ class Gateway {
   const GatewayLimits& limits() const { return limits_; }
   /// Send tiếng Việt không dấu through this gateway (GSM-7, 160 chars per part).
   bool unaccented() const { return unaccented_; }
+  /// The secret a reply (MO) must carry: /hooks/<channel>/<gateway>/mo/<mo_token>. Empty:
+  /// replies come to /hooks/<channel>/<gateway>/mo unauthenticated.
+  const Secret& mo_token() const { return mo_token_; }
   virtual Channel channel() const = 0;
   /// False for gateways that never report delivery (SMTP): their acceptance is as far as
   /// Herald can follow, so it settles a fallback chain instead of waiting for a receipt.
@@ -143,12 +147,16 @@ class Gateway {
   std::string name_;
   GatewayLimits limits_;
   bool unaccented_ = false;
+  Secret mo_token_;
   friend void read_common(MapReader& r, Gateway& g);
+  friend void read_mo_token(MapReader& r, Gateway& g);
 };
 
 /// Reads the settings every gateway shares (rate, concurrency, timeout, breaker,
 /// unaccented); each factory calls it.
 void read_common(MapReader& r, Gateway& g);
+/// `mo_token`, for the gateways that take replies (kannel, http_json).
+void read_mo_token(MapReader& r, Gateway& g);
 
 /// Transport-level outcomes every HTTP adapter maps the same way.
 SendError transport_error(const net::HttpResponse& r);

@@ -379,14 +379,6 @@ Response json_reply(const Request& req, bhttp::status status, const json::object
   return make(req, status, json::serialize(body));
 }
 
-bool constant_time_equal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i)
-    diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0;
-}
-
 Response handle_request(const Request& req, ApiContext& ctx) {
   auto url = boost::urls::parse_origin_form(req.target());
   if (!url) return error(req, bhttp::status::bad_request, "malformed request target");

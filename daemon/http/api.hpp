@@ -8,6 +8,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/json/object.hpp>
 
+#include "core/compare.hpp"
 #include "config/config.hpp"
 #include "gateway.hpp"
 #include "core/metrics.hpp"
@@ -79,8 +80,5 @@ bool handle_hook_async(std::shared_ptr<const Request> req, ApiContext& ctx, cons
 
 /// A JSON answer to `req` (keep-alive as the request asks).
 Response json_reply(const Request& req, bhttp::status status, const boost::json::object& body);
-
-/// Constant-time comparison for tokens (length is not secret).
-bool constant_time_equal(std::string_view a, std::string_view b);
 
 }  // namespace herald::http

@@ -2,6 +2,8 @@
 // token; an unknown or forged token gets 404 and changes nothing, a malformed callback
 // 400, and every accepted receipt becomes an event whether or not it moves the state.
 #include <boost/json.hpp>
+#include <mutex>
+#include <set>
 
 #include "acks/inbox.hpp"
 #include "core/log.hpp"
@@ -92,13 +94,22 @@ ReceiptCall prepare_receipt(const Request& req, ApiContext& ctx, const std::vect
     call.answer = json_reply(req, status, {{"error", why}});
     return std::move(call);
   };
-  if (segs.size() != 4 || !ctx.gateways) return reject(bhttp::status::not_found, "no such hook");
+  if (segs.size() < 4 || segs.size() > 5 || !ctx.gateways) return reject(bhttp::status::not_found, "no such hook");
   auto channel = parse_channel(segs[1]);
   auto it = ctx.gateways->find(segs[2]);
   if (!channel || it == ctx.gateways->end() || it->second->channel() != *channel)
     return reject(bhttp::status::not_found, "no such hook");
   call.gateway = it->second.get();
-  if (segs[3] == "mo") return call;
+  if (segs[3] == "mo") {
+    // A reply becomes an acknowledgement: with mo_token set, only a caller that knows it
+    // (the gateway, through its configured URL) can post one.
+    const Secret& secret = call.gateway->mo_token();
+    const bool ok = secret.empty() ? segs.size() == 4
+                                   : segs.size() == 5 && constant_time_equal(segs[4], secret.reveal());
+    if (!ok) return reject(bhttp::status::not_found, "no such hook");
+    return call;
+  }
+  if (segs.size() != 4) return reject(bhttp::status::not_found, "no such hook");
   call.token = segs[3];
   if (call.token.size() != 32) return reject(bhttp::status::not_found, "unknown delivery");
   InboundCallback cb;
@@ -117,13 +128,24 @@ Response handle_hook(const Request& req, ApiContext& ctx, const std::vector<std:
   // segs: "hooks", channel, gateway, token
   ReceiptCall call = prepare_receipt(req, ctx, segs, query);
   if (call.answer) return std::move(*call.answer);
-  if (segs[3] == "mo") return handle_mo(req, ctx, *call.gateway, query);
+  if (segs[3] == "mo") {
+    if (call.gateway->mo_token().empty()) {
+      static std::mutex mu;
+      static std::set<std::string> warned;
+      std::lock_guard lock(mu);
+      if (warned.insert(call.gateway->name()).second)
+        log::warning("gateway ", call.gateway->name(), " took a reply without mo_token: anyone who can reach "
+                     "/hooks can post replies and acknowledge for a recipient; set gateways.",
+                     call.gateway->name(), ".mo_token and put it in the reply URL");
+    }
+    return handle_mo(req, ctx, *call.gateway, query);
+  }
   return apply_receipt(req, ctx, ctx.store, *call.gateway, call.token, call.parsed);
 }
 
 bool handle_hook_async(std::shared_ptr<const Request> req, ApiContext& ctx, const std::vector<std::string>& segs,
                        const std::map<std::string, std::string>& query, std::function<void(Response&&)> respond) {
-  if (!ctx.writer || segs.size() != 4 || segs[3] == "mo") return false;
+  if (!ctx.writer || segs.size() < 4 || segs[3] == "mo") return false;
   ReceiptCall call = prepare_receipt(*req, ctx, segs, query);
   if (call.answer) {
     respond(std::move(*call.answer));

@@ -20,6 +20,9 @@ def gateway_config(**overrides):
         "concurrency": 8,
         "timeout": "5s",
     }
+    # The token scripts/services put in Kannel's get-url: replies come only with it.
+    if STATE_ENV.get("HERALD_KANNEL_MO_TOKEN"):
+        g["mo_token"] = STATE_ENV["HERALD_KANNEL_MO_TOKEN"]
     g.update(overrides)
     return g
 

@@ -21,7 +21,7 @@ from fake_zalo import FakeZalo
 from harness import REPO, SEED, STATE_ENV, DaemonTestCase, load_directory, wait_until
 from maildir import MAILDIR, messages_for
 
-MO_PORT = 18080  # scripts/services: HERALD_MO_URL http://127.0.0.1:18080/hooks/sms/kannel-local/mo
+MO_PORT = 18080  # scripts/services: HERALD_MO_URL http://127.0.0.1:18080/hooks/sms/kannel-local/mo (+ /<mo token>)
 SERVICES = os.path.join(REPO, "scripts", "services")
 SMTP_PORT = int(STATE_ENV.get("HERALD_SMTP_PORT", "2525"))
 DIRECTORY = load_directory()

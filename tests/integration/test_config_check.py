@@ -39,7 +39,7 @@ class CheckConfig(unittest.TestCase):
         r = subprocess.run([HERALDD, "--config", os.path.join(REPO, "config", "herald.example.yaml"),
                             "--check-config"], capture_output=True, text=True,
                            env=dict(os.environ, HERALD_AMQP_PASSWORD="x", HERALD_ADMIN_TOKEN="t" * 32,
-                                    HERALD_KANNEL_PASSWORD="k"))
+                                    HERALD_KANNEL_PASSWORD="k", HERALD_KANNEL_MO_TOKEN="m" * 24))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("OK", r.stdout)
 

@@ -30,11 +30,13 @@ class ExampleConfigTest : public ::testing::Test {
     setenv("HERALD_AMQP_PASSWORD", "amqp-pass-for-config-test", 1);
     setenv("HERALD_ADMIN_TOKEN", "admin-token-for-config-test-0123456789", 1);
     setenv("HERALD_KANNEL_PASSWORD", "kannel-pass-for-config-test", 1);
+    setenv("HERALD_KANNEL_MO_TOKEN", "kannel-mo-token-for-config-test", 1);
   }
   void TearDown() override {
     unsetenv("HERALD_AMQP_PASSWORD");
     unsetenv("HERALD_ADMIN_TOKEN");
     unsetenv("HERALD_KANNEL_PASSWORD");
+    unsetenv("HERALD_KANNEL_MO_TOKEN");
   }
 };
 

@@ -308,6 +308,42 @@ TEST_F(HooksTest, HttpJsonCallbackByPost) {
   EXPECT_EQ(events_of(d.id).back().source, "receipt:sms-vn");
 }
 
+TEST_F(HooksTest, RepliesNeedTheGatewaysMoTokenWhenItHasOne) {
+  constexpr const char* kMoToken = "mo-token-hooks-0123456789";
+  gateways_["kannel-mo"] = test::gateway_from_yaml("kannel-mo", std::string(R"(type: kannel
+sendsms_url: http://127.0.0.1:13013/cgi-bin/sendsms
+username: herald
+password: kannel-pw-hooks
+mo_token: )") + kMoToken + "\n");
+  ASSERT_NE(gateways_["kannel-mo"], nullptr);
+  ctx_.directory = [this] { return dir_; };
+  const std::string reply = "?from=%2B84912000001&text=OK";
+  // With a token: only the URL that carries it takes the reply.
+  for (const std::string& path : {std::string("/hooks/sms/kannel-mo/mo"), std::string("/hooks/sms/kannel-mo/mo/wrong"),
+                                  std::string("/hooks/sms/kannel-mo/mo/") + kMoToken + "x",
+                                  std::string("/hooks/sms/kannel-mo/mo/") + std::string(kMoToken).substr(1)}) {
+    const std::string before = snapshot();
+    EXPECT_EQ(call(path + reply).result(), bhttp::status::not_found) << path;
+    EXPECT_EQ(snapshot(), before) << path;
+  }
+  EXPECT_EQ(call(std::string("/hooks/sms/kannel-mo/mo/") + kMoToken + reply).result(), bhttp::status::ok);
+  // Without one (kannel-local), the plain URL takes it, and nothing longer does.
+  EXPECT_EQ(call("/hooks/sms/kannel-local/mo" + reply).result(), bhttp::status::ok);
+  EXPECT_EQ(call("/hooks/sms/kannel-local/mo/" + std::string(kMoToken) + reply).result(), bhttp::status::not_found);
+  // A receipt path with a fifth segment is no receipt.
+  EXPECT_EQ(call(hook("kannel-local", local_[0].token + "/x", "type=1")).result(), bhttp::status::not_found);
+}
+
+TEST_F(HooksTest, MoTokensMustBeLongAndPathSafe) {
+  const std::string base = "type: kannel\nsendsms_url: http://127.0.0.1:13013/cgi-bin/sendsms\nusername: h\npassword: p\n";
+  auto short_errors = test::gateway_errors("k", base + "mo_token: short\n");
+  ASSERT_EQ(short_errors.size(), 1u);
+  EXPECT_NE(short_errors[0].find("at least 16 characters"), std::string::npos) << short_errors[0];
+  auto slash_errors = test::gateway_errors("k", base + "mo_token: abcdefgh/ijklmnopq\n");
+  ASSERT_EQ(slash_errors.size(), 1u);
+  EXPECT_NE(slash_errors[0].find("must not contain"), std::string::npos) << slash_errors[0];
+}
+
 TEST_F(HooksTest, MetricsCountReceiptsByOutcome) {
   const std::string& token = local_[0].token;
   call(hook("kannel-local", token, "status=8"));   // applied

@@ -321,5 +321,25 @@ TEST_F(StoreDispatchTest, ClaimsNotSentAtAStopAreDueAgainAtOnce) {
   EXPECT_EQ(again[0].attempts, 1);
 }
 
+TEST_F(StoreDispatchTest, ReceiptTokensMatchOnlyWhole) {
+  commit("test/normal", Urgency::normal, {planned("a"), planned("b")});
+  auto claimed = store_->claim_due(Channel::sms, kGateway, now_ms() + 1000, 2);
+  ASSERT_EQ(claimed.size(), 2u);
+  const ClaimedDelivery& a = claimed[0];
+  ASSERT_EQ(a.token.size(), 32u);
+  auto found = store_->delivery_by_token(a.token);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->id, a.id);
+  EXPECT_EQ(store_->delivery_by_token(claimed[1].token)->id, claimed[1].id);
+  // The selector (first half) alone, or with a wrong second half, finds nothing.
+  std::string forged = a.token;
+  forged.back() = forged.back() == '0' ? '1' : '0';
+  EXPECT_FALSE(store_->delivery_by_token(forged).has_value());
+  EXPECT_FALSE(store_->delivery_by_token(a.token.substr(0, 16)).has_value());
+  EXPECT_FALSE(store_->delivery_by_token(a.token + "0").has_value());
+  EXPECT_FALSE(store_->delivery_by_token(a.token.substr(0, 15)).has_value());
+  EXPECT_FALSE(store_->delivery_by_token("").has_value());
+}
+
 }  // namespace
 }  // namespace herald

@@ -356,6 +356,7 @@ void HttpJsonGateway::read_settings(HttpJsonGateway& gw, const std::string& name
                        r.what() + ".headers." + g->headers[i].first);
   check_placeholders(g->body, secret_names, known, d, r.mark("body"), r.what() + ".body");
   read_common(r, *g);
+  read_mo_token(r, *g);
 }
 
 }  // namespace herald

@@ -114,6 +114,7 @@ std::unique_ptr<Gateway> KannelGateway::from_yaml(const std::string& name, MapRe
   if (auto v = r.string("smsc")) g->smsc = *v;
   if (auto v = r.integer("dlr_mask", 0, 63)) g->dlr_mask = static_cast<int>(*v);
   read_common(r, *g);
+  read_mo_token(r, *g);
   return g;
 }
 
