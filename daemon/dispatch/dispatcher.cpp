@@ -238,16 +238,34 @@ void Dispatcher::claimed(Lane& lane, size_t want, Claim&& c) {
   if (c.deliveries.size() < want && c.next_due_ms) arm_timer(*c.next_due_ms - now_ms());
 }
 
-void Dispatcher::record(int64_t delivery_id, TransitionRequest t) {
-  writer_.submit([delivery_id, t = std::move(t)](Store& s) { return s.transition(delivery_id, t); },
-                 [this, delivery_id](std::optional<TransitionResult>&& r, const std::string& error) {
+void Dispatcher::record(int64_t delivery_id, TransitionRequest t, int tries) {
+  auto request = std::make_shared<const TransitionRequest>(std::move(t));
+  writer_.submit([delivery_id, request](Store& s) { return s.transition(delivery_id, *request); },
+                 [this, delivery_id, request, tries](std::optional<TransitionResult>&& r, const std::string& error) {
                    if (!error.empty()) {
-                     // The send's outcome could not be recorded: it stays `sending`, and
-                     // the restart rule settles it (a receipt, or a resend after the grace).
+                     // The store refused (disk full, locked past busy_timeout). A send's
+                     // outcome is a fact that cannot be asked again: it is kept here and
+                     // written again until the store takes it. Until then the delivery
+                     // shows `sending`; only if heraldd stops first does the restart rule
+                     // settle it (a receipt, or a resend after the grace).
                      ++metrics_.store_errors;
-                     log::error("dispatcher: cannot record outcome of delivery ", delivery_id, ": ", error);
+                     const int64_t wait = std::min<int64_t>(int64_t{250} << std::min(tries, 6), 10'000);
+                     const int64_t now = now_ms();
+                     if (now - unrecorded_logged_ms_ >= 1000) {
+                       unrecorded_logged_ms_ = now;
+                       log::error("dispatcher: cannot record the outcome of delivery ", delivery_id, ": ", error,
+                                  "; kept in memory and written again (", unrecorded_ + 1, " waiting)");
+                     }
+                     ++unrecorded_;
+                     auto timer = std::make_shared<boost::asio::steady_timer>(io_, std::chrono::milliseconds(wait));
+                     timer->async_wait([this, timer, delivery_id, request, tries](const boost::system::error_code&) {
+                       --unrecorded_;
+                       record(delivery_id, *request, tries + 1);
+                     });
                      return;
                    }
+                   if (tries > 0 && unrecorded_ == 0)
+                     log::info("dispatcher: the store takes outcomes again; every outcome kept in memory is recorded");
                    // A retry or a fallback is now queued: look for it.
                    if (r->applied && (r->state == DeliveryState::retrying || r->fallback_id)) {
                      for (Lane& lane : lanes_) lane.drained_until_ms = 0;

@@ -100,8 +100,9 @@ class Dispatcher {
   void request_pump();
   /// Pumps again in `delay_ms` at the latest (an earlier wake-up stands).
   void arm_timer(int64_t delay_ms);
-  /// Records an outcome through the writer (its commit is batched with others').
-  void record(int64_t delivery_id, TransitionRequest t);
+  /// Records an outcome through the writer (its commit is batched with others'). When the
+  /// store refuses, the outcome is kept and written again later (`tries` so far).
+  void record(int64_t delivery_id, TransitionRequest t, int tries = 0);
   void send(Lane& lane, const ClaimedDelivery& c);
   /// The request itself, once the message is complete (a loudspeaker job's audio ready).
   void transmit(Lane& lane, const ClaimedDelivery& c, const OutboundMessage& m);
@@ -141,6 +142,8 @@ class Dispatcher {
   bool pump_posted_ = false;
   std::function<void()> drained_;  // set while stopping: what to run once nothing is in flight
   std::atomic<bool> stopping_{false};
+  int64_t unrecorded_ = 0;            // outcomes the store refused, waiting to be written again
+  int64_t unrecorded_logged_ms_ = 0;  // one log line per second while the store refuses
 };
 
 }  // namespace herald

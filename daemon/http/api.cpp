@@ -116,6 +116,11 @@ std::string metrics_text(ApiContext& ctx) {
   out += "# HELP herald_broker_connected Whether the directive consumer is connected.\n"
          "# TYPE herald_broker_connected gauge\n";
   out += "herald_broker_connected " + std::string(m.broker_connected ? "1" : "0") + "\n";
+  if (ctx.writer) {
+    out += "# HELP herald_store_writable Whether the store took the last batch of writes (0: disk full, locked, I/O errors).\n"
+           "# TYPE herald_store_writable gauge\n";
+    out += "herald_store_writable " + std::string(ctx.writer->unavailable() ? "0" : "1") + "\n";
+  }
   out += "# HELP herald_deliveries Deliveries in the store by channel and state.\n"
          "# TYPE herald_deliveries gauge\n";
   try {
@@ -403,7 +408,8 @@ Response handle_request(const Request& req, ApiContext& ctx) {
     if (path == "/healthz") return make(req, bhttp::status::ok, "ok\n", "text/plain");
     if (path == "/readyz") {
       bool broker = ctx.broker_connected();
-      bool store = ctx.store.ping();
+      // The store answers reads, and takes writes (the writer's last batch got in).
+      bool store = ctx.store.ping() && !(ctx.writer && ctx.writer->unavailable());
       json::object o{{"ready", broker && store}, {"broker", broker}, {"store", store}};
       return make(req, broker && store ? bhttp::status::ok : bhttp::status::service_unavailable,
                   json::serialize(o));

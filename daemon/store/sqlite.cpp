@@ -2,17 +2,39 @@
 
 namespace herald::sqlite {
 
+namespace {
+
+// The result codes that say the database cannot be written now, whatever the statement.
+bool unavailable(int code) {
+  switch (code & 0xff) {
+    case SQLITE_FULL:
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_IOERR:
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN:
+    case SQLITE_NOMEM:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
 void fail(sqlite3* db, std::string_view what) {
-  throw StoreError(std::string(what) + ": " + sqlite3_errmsg(db) + " (sqlite " +
-                   std::to_string(sqlite3_extended_errcode(db)) + ")");
+  const int code = sqlite3_extended_errcode(db);
+  throw StoreError(std::string(what) + ": " + sqlite3_errmsg(db) + " (sqlite " + std::to_string(code) + ")",
+                   unavailable(code));
 }
 
 void exec(sqlite3* db, const char* sql) {
   char* err = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+  if (int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err); rc != SQLITE_OK) {
     std::string msg = err ? err : "unknown error";
     sqlite3_free(err);
-    throw StoreError(std::string("sqlite: ") + msg);
+    throw StoreError(std::string("sqlite: ") + msg + " (sqlite " + std::to_string(sqlite3_extended_errcode(db)) + ")",
+                     unavailable(rc));
   }
 }
 

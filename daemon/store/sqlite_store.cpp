@@ -1067,7 +1067,7 @@ class SqliteStore final : public Store {
   /// error, a full disk) must not run on its own in autocommit mode.
   void check_batch() const {
     if (in_batch_ && sqlite3_get_autocommit(db_) != 0)
-      throw StoreError("the batch's transaction was rolled back by an earlier error");
+      throw StoreError("the batch's transaction was rolled back by an earlier error", true);
   }
 
   static DirectiveSummary summary(const Statement& q) {

@@ -22,7 +22,15 @@ namespace herald {
 /// not ack what it was trying to commit.
 class StoreError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  /// `unavailable`: the store could not take the write at all (disk full, locked by
+  /// another process past busy_timeout, I/O error, read-only), as opposed to a refusal of
+  /// this write in particular. It is what /readyz reports.
+  explicit StoreError(const std::string& what, bool unavailable = false)
+      : std::runtime_error(what), unavailable_(unavailable) {}
+  bool unavailable() const { return unavailable_; }
+
+ private:
+  bool unavailable_ = false;
 };
 
 struct StateCount {

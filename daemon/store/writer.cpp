@@ -1,6 +1,7 @@
 #include "store/writer.hpp"
 
 #include "core/log.hpp"
+#include "core/time.hpp"
 #include "core/thread_name.hpp"
 
 namespace herald {
@@ -46,12 +47,38 @@ void StoreWriter::enqueue(Item item) {
   boost::asio::post(io_, [done = std::move(item.done)] { done("the store writer has stopped"); });
 }
 
+void StoreWriter::set_unavailable(bool down, const std::string& why) {
+  if (down && !unavailable_)
+    log::error("store: refuses writes (", why, "); /readyz says not ready until it takes them again");
+  else if (!down && unavailable_)
+    log::info("store: takes writes again");
+  unavailable_ = down;
+}
+
 void StoreWriter::run() {
   std::vector<Item> batch;
   for (;;) {
+    bool probe = false;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      auto ready = [&] { return stopping_ || !queue_.empty(); };
+      if (unavailable_) probe = !cv_.wait_for(lock, std::chrono::seconds(1), ready);
+      else cv_.wait(lock, ready);
+    }
+    if (probe) {
+      // Nothing to write, and the store refused the last batch: does it take writes now?
+      try {
+        store_.batch([&] { store_.put_gateway_state("", {{"writable_probe", std::to_string(now_ms())}}); });
+        set_unavailable(false, {});
+      } catch (const StoreError& e) {
+        set_unavailable(e.unavailable(), e.what());
+      } catch (const std::exception& e) {
+        set_unavailable(true, e.what());
+      }
+      continue;
+    }
+    {
+      std::unique_lock lock(mu_);
       if (queue_.empty()) return;  // stopping, and everything ran
       const size_t n = std::min(queue_.size(), max_batch_);
       batch.clear();
@@ -70,6 +97,7 @@ void StoreWriter::run() {
             store_.atomically([&] { item.work(store_); });
           } catch (const StoreError& e) {
             item.error = e.what();
+            item.unavailable = e.unavailable();
           } catch (const std::exception& e) {
             // Not the store's fault, but the item's writes are undone all the same.
             item.error = std::string("store work failed: ") + e.what();
@@ -84,6 +112,12 @@ void StoreWriter::run() {
       log::error(failed);
     }
     batch_started_ = 0;
+    {
+      std::string why = failed;
+      for (const Item& item : batch)
+        if (why.empty() && item.unavailable) why = item.error;
+      set_unavailable(!why.empty(), why);
+    }
     ++batches_;
     items_ += batch.size();
     // One handler for the whole batch: a post from another thread locks the loop's queue

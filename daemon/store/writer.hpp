@@ -66,12 +66,21 @@ class StoreWriter {
   /// store lock never released): nothing handed to the writer would be recorded then.
   std::chrono::steady_clock::duration busy_for() const;
 
+  /// True while the store refuses writes (disk full, locked by another process, I/O
+  /// errors): the last batch failed so. /readyz reports it. While it lasts and no work
+  /// comes, the writer tries a one-row write every second, so the state clears when the
+  /// store recovers even if nothing else is written.
+  bool unavailable() const { return unavailable_; }
+
  private:
   struct Item {
     std::function<void(Store&)> work;
     std::function<void(const std::string&)> done;
     std::string error;
+    bool unavailable = false;  // error was the store refusing writes, not this item
   };
+  /// After a batch: whether the store took it, logged when that changes.
+  void set_unavailable(bool down, const std::string& why);
   void enqueue(Item item);
   void run();
 
@@ -85,6 +94,7 @@ class StoreWriter {
   std::atomic<uint64_t> batches_{0};
   std::atomic<uint64_t> items_{0};
   std::atomic<std::chrono::steady_clock::rep> batch_started_{0};  // 0: idle
+  std::atomic<bool> unavailable_{false};
   std::thread thread_;
 };
 
