@@ -44,6 +44,7 @@ struct HttpConfig {
   int port = 8080;
   size_t body_limit = 1 << 20;
   int64_t read_timeout_ms = 10000;
+  int max_connections = 1024;  // open HTTP connections; more are closed at once
   std::vector<AdminToken> admin_tokens;
 };
 

@@ -5,6 +5,7 @@
 #include <boost/beast/http.hpp>
 
 #include "core/log.hpp"
+#include "core/time.hpp"
 
 namespace herald::http {
 
@@ -16,8 +17,11 @@ namespace {
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, const HttpConfig& cfg, ApiContext& ctx)
-      : stream_(std::move(socket)), cfg_(cfg), ctx_(ctx) {}
+  Session(tcp::socket&& socket, const HttpConfig& cfg, ApiContext& ctx, std::shared_ptr<std::atomic<int>> open)
+      : stream_(std::move(socket)), cfg_(cfg), ctx_(ctx), open_(std::move(open)) {
+    ++*open_;
+  }
+  ~Session() { --*open_; }
 
   void run() {
     asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::read, shared_from_this()));
@@ -81,12 +85,13 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   const HttpConfig& cfg_;
   ApiContext& ctx_;
+  std::shared_ptr<std::atomic<int>> open_;
 };
 
 }  // namespace
 
 Server::Server(asio::io_context& io, const HttpConfig& cfg, ApiContext& ctx)
-    : io_(io), cfg_(cfg), ctx_(ctx), acceptor_(asio::make_strand(io)) {}
+    : io_(io), cfg_(cfg), ctx_(ctx), acceptor_(asio::make_strand(io)), retry_(io) {}
 
 void Server::start() {
   tcp::endpoint ep(asio::ip::make_address(cfg_.address), static_cast<unsigned short>(cfg_.port));
@@ -111,7 +116,29 @@ unsigned short Server::port() const {
 void Server::accept() {
   acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted) return;
-    if (!ec) std::make_shared<Session>(std::move(socket), cfg_, ctx_)->run();
+    if (ec) {
+      // Out of descriptors (EMFILE) and the like: the pending connection stays in the
+      // backlog; try again shortly rather than spin.
+      log::warning("HTTP accept: ", ec.message(), "; retrying in 100 ms");
+      retry_.expires_after(std::chrono::milliseconds(100));
+      retry_.async_wait([this](beast::error_code e) {
+        if (!e) accept();
+      });
+      return;
+    }
+    if (open_->load() >= cfg_.max_connections) {
+      // A flood of connections (or slow clients) must not take every descriptor: the
+      // ones already open finish, or their read deadline ends them.
+      const int64_t now = now_ms();
+      if (now - refused_logged_ms_ >= 60'000) {
+        refused_logged_ms_ = now;
+        log::warning("HTTP: ", cfg_.max_connections, " connections open (http.max_connections); closing new ones");
+      }
+      beast::error_code ignored;
+      socket.close(ignored);
+    } else {
+      std::make_shared<Session>(std::move(socket), cfg_, ctx_, open_)->run();
+    }
     accept();
   });
 }

@@ -3,6 +3,8 @@
 // with a body limit and a read deadline; requests go to handle_request().
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <atomic>
 #include <memory>
 
 #include "http/api.hpp"
@@ -24,6 +26,9 @@ class Server {
   const HttpConfig& cfg_;
   ApiContext& ctx_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer retry_;  // accept again after an error (EMFILE: no busy loop)
+  std::shared_ptr<std::atomic<int>> open_ = std::make_shared<std::atomic<int>>(0);  // sessions alive
+  int64_t refused_logged_ms_ = 0;
 };
 
 }  // namespace herald::http
