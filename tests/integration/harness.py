@@ -165,7 +165,22 @@ class Daemon:
                 self.proc.wait()
         if self.proc and not self.log.closed:
             self.log.close()
+        self.check_sanitizers()
         return self.proc.returncode if self.proc else None
+
+    SANITIZER_REPORTS = ("WARNING: ThreadSanitizer:", "ERROR: AddressSanitizer:", "ERROR: LeakSanitizer:",
+                         ": runtime error: ")
+
+    def check_sanitizers(self):
+        """A sanitizer build (build-asan, build-tsan) reports into heraldd's log: any report
+        fails the test that ran it, even when heraldd itself carried on."""
+        if not os.path.exists(self.log_path):
+            return
+        text = self.logs()
+        for marker in self.SANITIZER_REPORTS:
+            at = text.find(marker)
+            if at >= 0:
+                raise AssertionError(f"sanitizer report in {self.log_path}:\n{text[max(0, at - 200):at + 4000]}")
 
     def logs(self):
         with open(self.log_path, "rb") as f:
