@@ -86,6 +86,7 @@ int main(int argc, char** argv) {
   StoreWriter writer(*store, io);
   Dispatcher dispatcher(io, *store, writer, curl, cfg, metrics);
   intake.on_committed([&] { dispatcher.kick(); });
+  intake.on_store_error([&writer](const StoreError& e) { writer.note(e); });
   auto current_directory = [&] { return std::atomic_load(&directory); };
   // A corrected contact is used from the next send (a replay, say) without a restart.
   // A refused file leaves the current directory in use.

@@ -31,6 +31,7 @@ IntakeResult Intake::take(std::string_view body) {
     }
   } catch (const StoreError& e) {
     ++metrics_.store_errors;
+    if (on_store_error_) on_store_error_(e);
     log::error("store failed for directive ", d.id, ": ", e.what(), "; will retry");
     return {IntakeResult::Kind::retry, d.id, e.what(), 0};
   }
@@ -80,6 +81,7 @@ IntakeResult Intake::take(std::string_view body) {
     return {IntakeResult::Kind::committed, d.id, {}, out.deliveries};
   } catch (const StoreError& e) {
     ++metrics_.store_errors;
+    if (on_store_error_) on_store_error_(e);
     log::error("store failed for directive ", d.id, ": ", e.what(), "; will retry");
     return {IntakeResult::Kind::retry, d.id, e.what(), 0};
   }

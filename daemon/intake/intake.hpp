@@ -33,6 +33,8 @@ class Intake {
   IntakeResult take(std::string_view body);
   /// Called after a new directive's deliveries are committed (wakes the dispatcher).
   void on_committed(std::function<void()> fn) { on_committed_ = std::move(fn); }
+  /// Called (on the consumer thread) when the store refused a directive's commit.
+  void on_store_error(std::function<void(const StoreError&)> fn) { on_store_error_ = std::move(fn); }
 
  private:
   Store& store_;
@@ -40,6 +42,7 @@ class Intake {
   const Config& config_;
   Metrics& metrics_;
   std::function<void()> on_committed_;
+  std::function<void(const StoreError&)> on_store_error_;
 };
 
 }  // namespace herald

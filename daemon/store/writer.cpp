@@ -62,8 +62,12 @@ void StoreWriter::run() {
     {
       std::unique_lock lock(mu_);
       auto ready = [&] { return stopping_ || !queue_.empty(); };
-      if (unavailable_) probe = !cv_.wait_for(lock, std::chrono::seconds(1), ready);
-      else cv_.wait(lock, ready);
+      // Wakes once a second when idle: unavailable() may have been set from another thread
+      // (note()), and then the store is probed.
+      if (!cv_.wait_for(lock, std::chrono::seconds(1), ready)) {
+        if (!unavailable_) continue;
+        probe = true;
+      }
     }
     if (probe) {
       // Nothing to write, and the store refused the last batch: does it take writes now?

@@ -71,6 +71,11 @@ class StoreWriter {
   /// comes, the writer tries a one-row write every second, so the state clears when the
   /// store recovers even if nothing else is written.
   bool unavailable() const { return unavailable_; }
+  /// A store error met elsewhere (intake commits on its own thread): when it says the
+  /// store refuses writes, unavailable() says so too until a write gets in. Any thread.
+  void note(const StoreError& e) {
+    if (e.unavailable()) set_unavailable(true, e.what());
+  }
 
  private:
   struct Item {

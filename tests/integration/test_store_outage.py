@@ -115,15 +115,13 @@ class StoreOutage(unittest.TestCase):
             self.assertEqual(db.execute("SELECT COUNT(*) FROM directives").fetchone()[0], 2)
         self.assertIsNone(self.daemon.proc.poll())
 
-    def test_disk_full_then_room_again(self):
+    def mount_disk(self):
         self.mount = os.path.join(self.tmp.name, "disk")
         os.mkdir(self.mount)
         subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", self.mount], check=True)
-        self.start(self.mount)
-        self.publish(directive("ubnd-huyen/21-TB", [{"group": "all"}]))
-        wait_until(lambda: self.gw.total() >= 300, timeout=60, interval=0.05, what="sending under way")
 
-        # Fill the disk: big blocks, then small ones, until the kernel refuses.
+    def fill_disk(self):
+        """Big blocks, then small ones, until the kernel refuses; returns the filler."""
         filler = os.path.join(self.mount, "filler")
         with open(filler, "wb", buffering=0) as f:
             for size in (1 << 20, 4096, 64):
@@ -132,6 +130,32 @@ class StoreOutage(unittest.TestCase):
                         f.write(b"\0" * size)
                 except OSError as e:
                     self.assertEqual(e.errno, errno.ENOSPC)
+        return filler
+
+    def test_disk_full_at_intake_alone(self):
+        # Nothing is being sent: only the intake meets the full disk, and /readyz still
+        # tells.
+        self.mount_disk()
+        self.start(self.mount)
+        filler = self.fill_disk()
+        self.publish(directive("ubnd-huyen/21-TB", [{"group": "all"}]))
+        wait_until(lambda: "store failed for directive ubnd-huyen/21-TB" in self.daemon.logs(), timeout=30,
+                   what="the intake's store error")
+        wait_until(lambda: self.daemon.http("/readyz", token=False)[0] == 503, timeout=10, what="/readyz 503")
+        self.assertEqual(self.daemon.metric("herald_store_writable"), 0)
+        os.unlink(filler)
+        wait_until(lambda: self.states().get("delivered", 0) == PEOPLE, timeout=120, interval=0.25,
+                   what=f"all {PEOPLE} delivered")
+        wait_until(self.daemon.ready, timeout=30, what="/readyz after the outage")
+        self.assertEqual(self.daemon.metric("herald_store_writable"), 1)
+        self.assertEqual([t for t, n in self.gw.snapshot().items() if n != 1], [])
+
+    def test_disk_full_then_room_again(self):
+        self.mount_disk()
+        self.start(self.mount)
+        self.publish(directive("ubnd-huyen/21-TB", [{"group": "all"}]))
+        wait_until(lambda: self.gw.total() >= 300, timeout=60, interval=0.05, what="sending under way")
+        filler = self.fill_disk()
         self.during_outage("database or disk is full")
         status, body = self.daemon.http("/readyz", token=False)
         self.assertEqual(status, 503, body)
