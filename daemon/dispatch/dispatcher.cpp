@@ -2,6 +2,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "config/redact.hpp"
 #include "core/log.hpp"
 #include "core/time.hpp"
 #include "acks/ack_link.hpp"
@@ -152,6 +153,9 @@ void Dispatcher::pump() {
     if (lane.refreshing) continue;  // the refresh's completion pumps again
     // Send what is claimed, as far as the breaker, the concurrency cap and the rate allow.
     int64_t allowance = lane.breaker.allowance(now, lane.in_flight, l.concurrency);
+    // Accepted sends not yet committed are what a crash would send twice: they, with the
+    // sends in flight, stay within twice the concurrency (docs/dispatch.md's bound).
+    allowance = std::min<int64_t>(allowance, int64_t{unconfirmed_cap(lane)} - lane.in_flight - lane.unconfirmed);
     if (now < lane.throttled_until_ms) {
       allowance = 0;
       wake = std::min(wake, lane.throttled_until_ms - now);
@@ -186,6 +190,8 @@ void Dispatcher::pump() {
   }
   arm_timer(wake);
 }
+
+int Dispatcher::unconfirmed_cap(const Lane& lane) { return 2 * lane.gateway->limits().concurrency; }
 
 size_t Dispatcher::prefetch(const Lane& lane) const {
   const GatewayLimits& l = lane.gateway->limits();
@@ -238,10 +244,11 @@ void Dispatcher::claimed(Lane& lane, size_t want, Claim&& c) {
   if (c.deliveries.size() < want && c.next_due_ms) arm_timer(*c.next_due_ms - now_ms());
 }
 
-void Dispatcher::record(int64_t delivery_id, TransitionRequest t, int tries) {
+void Dispatcher::record(int64_t delivery_id, TransitionRequest t, int tries, Lane* accepted_by) {
   auto request = std::make_shared<const TransitionRequest>(std::move(t));
   writer_.submit([delivery_id, request](Store& s) { return s.transition(delivery_id, *request); },
-                 [this, delivery_id, request, tries](std::optional<TransitionResult>&& r, const std::string& error) {
+                 [this, delivery_id, request, tries, accepted_by](std::optional<TransitionResult>&& r,
+                                                                 const std::string& error) {
                    if (!error.empty()) {
                      // The store refused (disk full, locked past busy_timeout). A send's
                      // outcome is a fact that cannot be asked again: it is kept here and
@@ -258,11 +265,16 @@ void Dispatcher::record(int64_t delivery_id, TransitionRequest t, int tries) {
                      }
                      ++unrecorded_;
                      auto timer = std::make_shared<boost::asio::steady_timer>(io_, std::chrono::milliseconds(wait));
-                     timer->async_wait([this, timer, delivery_id, request, tries](const boost::system::error_code&) {
-                       --unrecorded_;
-                       record(delivery_id, *request, tries + 1);
-                     });
+                     timer->async_wait(
+                         [this, timer, delivery_id, request, tries, accepted_by](const boost::system::error_code&) {
+                           --unrecorded_;
+                           record(delivery_id, *request, tries + 1, accepted_by);
+                         });
                      return;
+                   }
+                   if (accepted_by) {
+                     --accepted_by->unconfirmed;
+                     request_pump();  // the lane may send again (pumps coalesce)
                    }
                    if (tries > 0 && unrecorded_ == 0)
                      log::info("dispatcher: the store takes outcomes again; every outcome kept in memory is recorded");
@@ -422,7 +434,11 @@ int64_t Dispatcher::backoff_ms(int attempt, int64_t initial_ms, int64_t max_ms, 
   return std::uniform_int_distribution<int64_t>(0, ceiling)(rng);
 }
 
-void Dispatcher::finish(Lane& lane, const ClaimedDelivery& c, const SendResult& r, bool credentials_current) {
+void Dispatcher::finish(Lane& lane, const ClaimedDelivery& c, const SendResult& answer, bool credentials_current) {
+  // The provider's text is logged, kept as the delivery's error and shown by the API: it
+  // may quote the request it got, credentials and all (config/redact.hpp).
+  SendResult r = answer;
+  r.error.text = redact_secrets(std::move(r.error.text));
   const int64_t now = now_ms();
   const std::string source = "gateway:" + lane.gateway->name();
   if (r.error.ok()) {
@@ -433,7 +449,10 @@ void Dispatcher::finish(Lane& lane, const ClaimedDelivery& c, const SendResult& 
     TransitionRequest accepted{DeliveryState::sent, Cause::gateway_accepted, source, "accepted",
                                std::string(), {}, r.provider_ref, {}};
     accepted.settle_fallback = !lane.gateway->reports_delivery();
-    record(c.id, std::move(accepted));
+    // Until this commits, a crash would leave the delivery `sending` and the restart rule
+    // would send it again: the lane holds back while too many such are waiting (pump()).
+    ++lane.unconfirmed;
+    record(c.id, std::move(accepted), 0, &lane);
     return;
   }
   if (r.error.counts_against_gateway() && lane.breaker.on_failure(now))

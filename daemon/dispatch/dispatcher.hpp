@@ -69,6 +69,7 @@ class Dispatcher {
     TokenBucket bucket;
     CircuitBreaker breaker;
     int in_flight = 0;
+    int unconfirmed = 0;  // accepted by the gateway, the outcome not yet committed
     bool refreshing = false;  // credentials being renewed: no sends meanwhile
     bool claiming = false;    // a claim is with the store writer: no second one meanwhile
     // Claimed (committed as `sending`) and not sent yet: claims run ahead of sending so
@@ -102,7 +103,11 @@ class Dispatcher {
   void arm_timer(int64_t delay_ms);
   /// Records an outcome through the writer (its commit is batched with others'). When the
   /// store refuses, the outcome is kept and written again later (`tries` so far).
-  void record(int64_t delivery_id, TransitionRequest t, int tries = 0);
+  /// `accepted_by`: the lane whose gateway accepted this send (its `unconfirmed` count
+  /// drops once the outcome is committed).
+  void record(int64_t delivery_id, TransitionRequest t, int tries = 0, Lane* accepted_by = nullptr);
+  /// How many sends a lane may have in flight or accepted and not yet committed.
+  static int unconfirmed_cap(const Lane& lane);
   void send(Lane& lane, const ClaimedDelivery& c);
   /// The request itself, once the message is complete (a loudspeaker job's audio ready).
   void transmit(Lane& lane, const ClaimedDelivery& c, const OutboundMessage& m);
