@@ -8,6 +8,7 @@
 
 #include <boost/json.hpp>
 
+#include "config/redact.hpp"
 #include "config/yaml_reader.hpp"
 #include "directive/directive.hpp"
 #include "net/url.hpp"
@@ -237,6 +238,8 @@ bool ZaloGateway::apply_refresh(const net::HttpResponse& r, std::map<std::string
   if (access.empty() || refresh.empty()) return false;  // {"error": -14014, ...}: refused
   access_token = Secret(access, "refreshed");
   refresh_token = Secret(refresh, "refreshed");
+  remember_secret(access);  // scrubbed from what providers answer, as config's are
+  remember_secret(refresh);
   // The old refresh token is spent now: without the new one a restart could not refresh.
   persist["access_token"] = access;
   persist["refresh_token"] = refresh;
@@ -246,10 +249,14 @@ bool ZaloGateway::apply_refresh(const net::HttpResponse& r, std::map<std::string
 void ZaloGateway::restore(const std::map<std::string, std::string>& persisted) {
   // A persisted token is newer than config's: config's refresh token was spent by the
   // refresh that produced it.
-  if (auto it = persisted.find("refresh_token"); it != persisted.end() && !it->second.empty())
+  if (auto it = persisted.find("refresh_token"); it != persisted.end() && !it->second.empty()) {
     refresh_token = Secret(it->second, "store");
-  if (auto it = persisted.find("access_token"); it != persisted.end() && !it->second.empty())
+    remember_secret(it->second);
+  }
+  if (auto it = persisted.find("access_token"); it != persisted.end() && !it->second.empty()) {
     access_token = Secret(it->second, "store");
+    remember_secret(it->second);
+  }
 }
 
 void ZaloGateway::read_shared(MapReader& r, const char* default_base) {

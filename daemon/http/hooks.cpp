@@ -6,6 +6,7 @@
 #include <set>
 
 #include "acks/inbox.hpp"
+#include "config/redact.hpp"
 #include "core/log.hpp"
 #include "core/time.hpp"
 #include "http/api.hpp"
@@ -56,10 +57,11 @@ Response apply_receipt(const Request& req, ApiContext& ctx, Store& store, const 
   t.to = u.state;
   t.cause = Cause::receipt;
   t.source = "receipt:" + gw.name();
-  t.detail = "status " + u.status + (u.detail.empty() ? "" : " (" + u.detail + ")");
+  // What the provider wrote is kept and shown by the API: scrubbed of secrets first.
+  t.detail = redact_secrets("status " + u.status + (u.detail.empty() ? "" : " (" + u.detail + ")"));
   if (!u.error_code.empty()) {
     t.error_code = u.error_code;
-    t.error_text = u.detail.empty() ? "provider status " + u.status : u.detail;
+    t.error_text = redact_secrets(u.detail.empty() ? "provider status " + u.status : u.detail);
   } else if (progress_rank(u.state) > 0) {
     // It got through: an earlier failure (a segment, an attempt) no longer describes the
     // delivery; the event log keeps it.

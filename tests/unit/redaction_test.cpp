@@ -14,6 +14,7 @@
 #include <boost/beast/http.hpp>
 #include <gtest/gtest.h>
 
+#include "config/redact.hpp"
 #include "core/log.hpp"
 #include "dispatch/dispatcher.hpp"
 #include "gateway_support.hpp"
@@ -38,10 +39,12 @@ constexpr const char* kUrlKey = "url-k3y-55aa0c";
 constexpr const char* kAdminToken = "admin-tok-redaction-0001";
 
 /// An SMS provider on a loopback port that refuses every number (HTTP 400, code 789)
-/// and keeps each request it was sent.
+/// and keeps each request it was sent. With `echo`, its error message quotes the request
+/// line and the Authorization header it got, as some providers' (and proxies') errors do.
 class FakeProvider {
  public:
-  explicit FakeProvider(asio::io_context& io) : acceptor_(io, {asio::ip::make_address("127.0.0.1"), 0}) {
+  explicit FakeProvider(asio::io_context& io, bool echo = false)
+      : acceptor_(io, {asio::ip::make_address("127.0.0.1"), 0}), echo_(echo) {
     accept();
   }
   unsigned short port() const { return acceptor_.local_endpoint().port(); }
@@ -64,6 +67,12 @@ class FakeProvider {
       res = {bhttp::status::bad_request, 11};
       res.set(bhttp::field::content_type, "application/json");
       res.body() = R"({"CodeResult": "789", "ErrorMessage": "Số điện thoại không hợp lệ"})";
+      if (owner.echo_) {
+        std::string quoted = "cannot route " + std::string(req.method_string()) + " " + std::string(req.target());
+        if (auto a = req.find(bhttp::field::authorization); a != req.end())
+          quoted += " (Authorization: " + std::string(a->value()) + ")";
+        res.body() = boost::json::serialize(boost::json::object{{"CodeResult", "789"}, {"ErrorMessage", quoted}});
+      }
       res.keep_alive(req.keep_alive());
       res.prepare_payload();
       bhttp::async_write(socket, res, [self = shared_from_this()](beast::error_code ec, size_t) {
@@ -86,6 +95,7 @@ class FakeProvider {
   }
 
   tcp::acceptor acceptor_;
+  bool echo_;
   std::vector<std::string> requests_;
 };
 
@@ -128,7 +138,7 @@ class RedactionTest : public ::testing::Test {
     log::set_min_level(log::Level::debug);
     {
       asio::io_context io;
-      FakeProvider provider(io);
+      FakeProvider provider(io, echoing_provider_);
       auto gateway = make(provider.port());
       if (gateway) {
         config_.gateways[gateway->name()] = gateway;
@@ -219,6 +229,7 @@ class RedactionTest : public ::testing::Test {
     }
   }
 
+  bool echoing_provider_ = false;
   test::TempDir tmp_;
   std::shared_ptr<const Directory> dir_;
   Config config_;
@@ -283,6 +294,71 @@ receipt: {status: /Status, map: {"1": delivered}}
   EXPECT_NE(r.log.find("failed permanently: provider_789 Số điện thoại không hợp lệ"), std::string::npos) << r.log;
   // ...and the secrets appear nowhere else.
   expect_nowhere(r, {kApiKey, kUrlKey});
+}
+
+TEST_F(RedactionTest, ProviderAnswersQuotingTheSecretsAreScrubbedBeforeTheLogAndTheApi) {
+  // The provider's error quotes the request line (the key in the query) and the header it
+  // got (the other key): heraldd logs that error, keeps it and shows it, scrubbed.
+  constexpr const char* kHeaderKey = "echoed-header-K3y+/=9c1d";
+  constexpr const char* kQueryKey = "echoed-query-k3y-2b7e44";
+  setenv("HERALD_TEST_REDACTION_ECHO_KEY", kHeaderKey, 1);
+  echoing_provider_ = true;
+  const Outcome r = run([](unsigned short port) {
+    return test::gateway_from_yaml("sms-echo", "type: http_json\nurl: http://127.0.0.1:" + std::to_string(port) +
+                                                   R"(/send?key={{secret.url_key}}
+headers: {Authorization: "Bearer {{secret.api_key}}"}
+secrets: {api_key: env:HERALD_TEST_REDACTION_ECHO_KEY, url_key: )" +
+                                                   kQueryKey + R"(}
+body: '{"Phone": "{{to_national}}", "Content": "{{text}}"}'
+response: {success_pointer: /CodeResult, success_value: "100", error_pointer: /ErrorMessage,
+           permanent_pointer: /CodeResult, permanent_values: ["789"]}
+receipt: {status: /Status, map: {"1": delivered}}
+)");
+  });
+  unsetenv("HERALD_TEST_REDACTION_ECHO_KEY");
+  ASSERT_TRUE(r.settled) << r.log;
+  EXPECT_EQ(metrics_.send_failed, 37u);
+  ASSERT_EQ(r.provider_requests.size(), 37u);
+  // What the provider said is still there, with its secrets masked...
+  EXPECT_NE(r.log.find("failed permanently: provider_789 cannot route POST /send?key=*** (Authorization: Bearer ***)"),
+            std::string::npos) << r.log;
+  const std::string error = test::RawDb(tmp_.file("herald.db"))
+                                .text("SELECT error_text FROM deliveries WHERE channel = 'sms' LIMIT 1");
+  EXPECT_EQ(error, "cannot route POST /send?key=*** (Authorization: Bearer ***)");
+  // ...and the keys appear nowhere: not in the log, the store's error texts or the API.
+  expect_nowhere(r, {kHeaderKey, kQueryKey});
+}
+
+TEST(RedactSecrets, EveryResolvedSecretInEachForm) {
+  Secret s;
+  std::string error;
+  ASSERT_TRUE(resolve_secret("literal-s3cret/+=\"x", s, error)) << error;
+  EXPECT_EQ(redact_secrets("a literal-s3cret/+=\"x b"), "a *** b");
+  EXPECT_EQ(redact_secrets("?k=literal-s3cret%2F%2B%3D%22x&"), "?k=***&");
+  EXPECT_EQ(redact_secrets("?k=literal-s3cret%2f%2b%3d%22x&"), "?k=***&");
+  EXPECT_EQ(redact_secrets(R"({"k": "literal-s3cret/+=\"x"})"), R"({"k": "***"})");
+  EXPECT_EQ(redact_secrets("twice literal-s3cret/+=\"xliteral-s3cret/+=\"x"), "twice ******");
+  // A secret that contains another is masked whole.
+  ASSERT_TRUE(resolve_secret("literal-s3cret/+=\"x-and-more", s, error));
+  EXPECT_EQ(redact_secrets("literal-s3cret/+=\"x-and-more."), "***.");
+  // Too short to be worth masking (it would garble ordinary text).
+  ASSERT_TRUE(resolve_secret("short", s, error));
+  EXPECT_EQ(redact_secrets("a short text"), "a short text");
+  // Credentials a gateway is given later (Zalo's refresh) are masked too.
+  auto zalo = test::gateway_from_yaml("zalo-oa", R"(type: zalo_oa
+app_id: "4318129834957112345"
+secret_key: zalo-app-secret-redact
+refresh_token: zalo-refresh-redact-0
+)");
+  ASSERT_TRUE(zalo);
+  net::HttpResponse refreshed;
+  refreshed.status = 200;
+  refreshed.body = R"({"access_token": "zalo-access-redact-1", "refresh_token": "zalo-refresh-redact-1", "expires_in": "90000"})";
+  std::map<std::string, std::string> persist;
+  ASSERT_TRUE(zalo->apply_refresh(refreshed, persist));
+  EXPECT_EQ(redact_secrets("zalo-access-redact-1 zalo-refresh-redact-1"), "*** ***");
+  zalo->restore({{"refresh_token", "zalo-refresh-redact-2"}});
+  EXPECT_EQ(redact_secrets("zalo-refresh-redact-2"), "***");
 }
 
 }  // namespace
