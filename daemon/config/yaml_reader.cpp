@@ -114,6 +114,10 @@ std::optional<int64_t> MapReader::duration_ms(const std::string& key, bool requi
   std::string name = what_ + "." + key;
   if (n.IsScalar()) {
     if (auto ms = parse_duration_ms(n.Scalar())) return ms;
+    if (duration_too_long(n.Scalar())) {
+      diag_.error(mark(key), name + " is longer than 100 years (876600h)");
+      return std::nullopt;
+    }
   }
   diag_.error(mark(key), name + " must be a duration such as 500ms, 30s, 5m or 2h");
   return std::nullopt;

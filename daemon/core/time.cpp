@@ -144,11 +144,14 @@ int64_t now_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-std::optional<int64_t> parse_duration_ms(std::string_view s) {
+namespace {
+
+// Milliseconds, finite and not negative, before the upper limit is applied.
+std::optional<double> duration_value_ms(std::string_view s) {
   double value = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
   // from_chars also reads "inf" and "nan"; those, and values too large for int64
-  // milliseconds, would make the conversion below undefined.
+  // milliseconds, would make the conversion to an integer undefined.
   if (ec != std::errc() || ptr == s.data() || !std::isfinite(value) || value < 0)
     return std::nullopt;
   std::string_view unit(ptr, static_cast<size_t>(s.data() + s.size() - ptr));
@@ -158,8 +161,22 @@ std::optional<int64_t> parse_duration_ms(std::string_view s) {
   else if (unit == "m" || unit == "min") factor = 60'000;
   else if (unit == "h") factor = 3'600'000;
   else return std::nullopt;
-  if (value * factor >= 9.2e18) return std::nullopt;
-  return static_cast<int64_t>(value * factor);
+  return value * factor;
+}
+
+}  // namespace
+
+std::optional<int64_t> parse_duration_ms(std::string_view s) {
+  auto ms = duration_value_ms(s);
+  // A century is more than any timeout, window or link lifetime needs, and keeps now + d
+  // and the nanoseconds Asio's timers count in (2^63 ns is 292 years) from overflowing.
+  if (!ms || *ms > static_cast<double>(kMaxDurationMs)) return std::nullopt;
+  return static_cast<int64_t>(*ms);
+}
+
+bool duration_too_long(std::string_view s) {
+  auto ms = duration_value_ms(s);
+  return ms && *ms > static_cast<double>(kMaxDurationMs);
 }
 
 }  // namespace herald

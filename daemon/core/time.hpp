@@ -24,7 +24,11 @@ std::optional<int> parse_utc_offset(std::string_view s);
 
 int64_t now_ms();
 
-/// Durations in config: "250ms", "30s", "5m", "2h", or a bare number of seconds.
+/// Durations in config: "250ms", "30s", "5m", "2h", or a bare number of seconds; at most
+/// kMaxDurationMs (100 years).
 std::optional<int64_t> parse_duration_ms(std::string_view s);
+inline constexpr int64_t kMaxDurationMs = 100LL * 36525 * 86'400'000 / 100;
+/// True when `s` is written like a duration but is longer than kMaxDurationMs.
+bool duration_too_long(std::string_view s);
 
 }  // namespace herald

@@ -75,5 +75,17 @@ TEST(Duration, Refuses) {
     EXPECT_EQ(parse_duration_ms(bad), std::nullopt) << '"' << bad << '"';
 }
 
+TEST(Duration, AtMostACentury) {
+  // Longer ones overflowed later: now + link_ttl, and Asio's nanoseconds for read_timeout
+  // ("10000000000s" is 10^19 ns).
+  EXPECT_EQ(kMaxDurationMs, 3'155'760'000'000);  // 100 Julian years
+  EXPECT_EQ(parse_duration_ms("876600h"), kMaxDurationMs);
+  for (const char* bad : {"876601h", "10000000000s", "2562047788h", "9e15ms"}) {
+    EXPECT_EQ(parse_duration_ms(bad), std::nullopt) << '"' << bad << '"';
+    EXPECT_TRUE(duration_too_long(bad)) << '"' << bad << '"';
+  }
+  for (const char* other : {"876600h", "5d", "-1e30s", "inf"}) EXPECT_FALSE(duration_too_long(other)) << other;
+}
+
 }  // namespace
 }  // namespace herald
