@@ -71,6 +71,8 @@ void StoreWriter::run() {
     }
     if (probe) {
       // Nothing to write, and the store refused the last batch: does it take writes now?
+      // Timed like a batch, so that a probe hanging on the disk stops the watchdog too.
+      batch_started_ = std::chrono::steady_clock::now().time_since_epoch().count();
       try {
         store_.batch([&] { store_.put_gateway_state("", {{"writable_probe", std::to_string(now_ms())}}); });
         set_unavailable(false, {});
@@ -79,6 +81,7 @@ void StoreWriter::run() {
       } catch (const std::exception& e) {
         set_unavailable(true, e.what());
       }
+      batch_started_ = 0;
       continue;
     }
     {
