@@ -77,6 +77,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   setenv("HERALD_AMQP_PASSWORD", "fuzz-amqp-password", 1);
   setenv("HERALD_ADMIN_TOKEN", "fuzz-admin-token-0123456789", 1);
   setenv("HERALD_KANNEL_PASSWORD", "fuzz-kannel-password", 1);
+  setenv("HERALD_KANNEL_MO_TOKEN", "fuzz-kannel-mo-token", 1);
   // ...and those of the adapters' testdata/ gateways (the gateway-* seeds).
   for (const char* name : {"HERALD_TEST_SMS_API_KEY", "HERALD_TEST_MAIL_API_KEY", "HERALD_TEST_LOA_KEY",
                            "HERALD_TEST_ZALO_SECRET"})
