@@ -48,11 +48,17 @@ void StoreWriter::enqueue(Item item) {
 }
 
 void StoreWriter::set_unavailable(bool down, const std::string& why) {
-  if (down && !unavailable_)
-    log::error("store: refuses writes (", why, "); /readyz says not ready until it takes them again");
-  else if (!down && unavailable_)
+  const int64_t now = now_ms();
+  if (down) {
+    last_refusal_ms_ = now;
+    if (!unavailable_.exchange(true))
+      log::error("store: refuses writes (", why, "); /readyz says not ready until it takes them again");
+    return;
+  }
+  // A full disk still takes a small write now and then (a free page, room left in the
+  // WAL): the store counts as writable again only after kRecoveryMs without a refusal.
+  if (unavailable_ && now - last_refusal_ms_ >= kRecoveryMs && unavailable_.exchange(false))
     log::info("store: takes writes again");
-  unavailable_ = down;
 }
 
 void StoreWriter::run() {

@@ -67,9 +67,10 @@ class StoreWriter {
   std::chrono::steady_clock::duration busy_for() const;
 
   /// True while the store refuses writes (disk full, locked by another process, I/O
-  /// errors): the last batch failed so. /readyz reports it. While it lasts and no work
-  /// comes, the writer tries a one-row write every second, so the state clears when the
-  /// store recovers even if nothing else is written.
+  /// errors): a batch failed so, and writes have not yet gone in for 10 s without a
+  /// refusal since. /readyz reports it. While it lasts and no work comes, the writer
+  /// tries a one-row write every second, so the state clears when the store recovers
+  /// even if nothing else is written.
   bool unavailable() const { return unavailable_; }
   /// A store error met elsewhere (intake commits on its own thread): when it says the
   /// store refuses writes, unavailable() says so too until a write gets in. Any thread.
@@ -86,6 +87,7 @@ class StoreWriter {
   };
   /// After a batch: whether the store took it, logged when that changes.
   void set_unavailable(bool down, const std::string& why);
+  static constexpr int64_t kRecoveryMs = 10'000;
   void enqueue(Item item);
   void run();
 
@@ -100,6 +102,7 @@ class StoreWriter {
   std::atomic<uint64_t> items_{0};
   std::atomic<std::chrono::steady_clock::rep> batch_started_{0};  // 0: idle
   std::atomic<bool> unavailable_{false};
+  std::atomic<int64_t> last_refusal_ms_{0};
   std::thread thread_;
 };
 
