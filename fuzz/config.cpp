@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "config/config.hpp"
+#include "config/redact.hpp"
 
 namespace {
 
@@ -92,5 +93,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Either a config or the reasons there is none.
   if (load.config.has_value() == !load.errors.empty()) std::abort();
   for (const auto& e : load.errors) (void)e.str();
+  herald::forget_secrets();  // the next input starts with none remembered (determinism, memory)
   return 0;
 }

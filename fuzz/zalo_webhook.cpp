@@ -2,6 +2,7 @@
 // plus the OA API's answers to sends and token refreshes, which the same JSON code reads.
 // Input: line 1 the X-ZEvent-Signature header ("mac=<hex>"), the rest the body.
 #include "callback.hpp"
+#include "config/redact.hpp"
 #include "zalo/webhook.hpp"
 #include "zalo/zalo.hpp"
 
@@ -45,5 +46,6 @@ webhook_tolerance: 2m
   ZaloOaGateway copy = static_cast<const ZaloOaGateway&>(*oa);
   std::map<std::string, std::string> persist;
   if (copy.apply_refresh(res, persist) != !persist.empty()) std::abort();
+  forget_secrets();  // apply_refresh remembers the new tokens for redaction; this input's only
   return 0;
 }

@@ -20,4 +20,9 @@ void remember_secret(const std::string& value);
 /// (either case) and JSON-escaped.
 std::string redact_secrets(std::string text);
 
+/// Forgets every remembered secret. For the fuzz targets, which load a config per input:
+/// without it each input's secrets stay behind, memory grows and every later input runs
+/// against a longer list.
+void forget_secrets();
+
 }  // namespace herald

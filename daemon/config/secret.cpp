@@ -53,6 +53,11 @@ std::string redact_secrets(std::string text) {
   return text;
 }
 
+void forget_secrets() {
+  std::lock_guard lock(remembered_mu);
+  remembered.clear();
+}
+
 bool resolve_secret(const std::string& spec, Secret& out, std::string& error) {
   if (spec.rfind("env:", 0) == 0) {
     std::string name = spec.substr(4);
