@@ -87,6 +87,26 @@ people:
   EXPECT_EQ(ids(dir->members("shared")), (std::vector<std::string>{"p-shared"}));
 }
 
+TEST(Directory, LongIncludeChainIsWalkedWithoutRecursion) {
+  // g0 includes g1 includes ... g1999, whose one person is then in every group. The walk
+  // keeps its path in a vector, not in call frames (it used to recurse once per group).
+  constexpr int kGroups = 2000;
+  std::string yaml = "groups:\n";
+  for (int i = 0; i < kGroups; ++i) {
+    yaml += "  - {id: g" + std::to_string(i) + ", name: \"Nhóm " + std::to_string(i) + "\"";
+    if (i + 1 < kGroups) yaml += ", includes: [g" + std::to_string(i + 1) + "]";
+    yaml += "}\n";
+  }
+  yaml += "people:\n  - {id: p, name: \"Cuối\", groups: [g" + std::to_string(kGroups - 1) +
+          "], contacts: {phone: \"0912 000 001\"}}\n";
+  Diagnostics diag("inline");
+  auto dir = load_inline(yaml, diag);
+  for (const auto& e : diag.errors()) ADD_FAILURE() << e.str();
+  ASSERT_TRUE(dir.has_value());
+  EXPECT_EQ(ids(dir->members("g0")), std::vector<std::string>{"p"});
+  EXPECT_EQ(ids(dir->members("g1000")), std::vector<std::string>{"p"});
+}
+
 TEST(Directory, DefaultChannelsFollowContacts) {
   Diagnostics diag("inline");
   auto dir = load_inline(R"(
