@@ -45,16 +45,31 @@ class CountingGateway:
     """Counts every send it accepts per token; answers 200 at once and posts the receipt
     later. `mode` makes it misbehave: "503", "429" (Retry-After: retry_after seconds) or
     "hang" (never answers; the connection closes after hang_s). `requests` logs every
-    request as (monotonic time it arrived, mode, token)."""
+    request as (monotonic time it arrived, mode, token); `accepted` every send it took, as
+    (monotonic time it arrived, token, sender), where sender is the port of the heraldd that
+    sent it (read from the body's ReceiptUrl; None without one).
 
-    def __init__(self, receipt_posters=4, retry_after=2, hang_s=2.5):
+    Receipts go back to the URL heraldd gave, unless `receipt_targets` lists heraldd base
+    URLs ("http://127.0.0.1:PORT"): then each receipt, and each retry of it, goes to one of
+    them chosen at random, another than the instance that sent when there is another, as a
+    gateway behind a load balancer would call back (set_receipt_targets changes the list
+    while it runs). `receipts_to_sender` counts receipts posted to the sender all the same,
+    `receipts_by_target` the receipts answered 200 per target."""
+
+    def __init__(self, receipt_posters=4, retry_after=2, hang_s=2.5, receipt_targets=None, seed=None):
         self.mode = "ok"
         self.requests = []
+        self.accepted = []
         self.counts = collections.Counter()
         self.lock = threading.Lock()
         self.receipts = queue.Queue()
         self.receipts_posted = 0
         self.receipt_retries = 0
+        self.receipts_to_sender = 0
+        self.receipts_by_target = collections.Counter()
+        self.receipt_targets = None
+        self.set_receipt_targets(receipt_targets)
+        self.rng = random.Random(seed)
         self.stopping = threading.Event()
         outer = self
 
@@ -64,8 +79,9 @@ class CountingGateway:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 mode = outer.mode
+                arrived = time.monotonic()
                 with outer.lock:
-                    outer.requests.append((time.monotonic(), mode, body["RequestId"]))
+                    outer.requests.append((arrived, mode, body["RequestId"]))
                 if mode == "503":
                     return self.send_json(503, {"status": "unavailable"})
                 if mode == "429":
@@ -77,8 +93,10 @@ class CountingGateway:
                     time.sleep(hang_s)
                     self.close_connection = True
                     return
+                sender = urllib.parse.urlsplit(body["ReceiptUrl"]).port if "ReceiptUrl" in body else None
                 with outer.lock:
                     outer.counts[body["RequestId"]] += 1
+                    outer.accepted.append((arrived, body["RequestId"], sender))
                 outer.receipts.put(body["ReceiptUrl"])
                 self.send_json(200, {"status": "ok", "id": "m-" + body["RequestId"][:12]})
 
@@ -89,8 +107,23 @@ class CountingGateway:
         for t in self.posters:
             t.start()
 
+    def set_receipt_targets(self, targets):
+        """None: each receipt goes where heraldd said. A list of base URLs: see the class."""
+        targets = None if targets is None else [urllib.parse.urlsplit(t).netloc for t in targets]
+        with self.lock:
+            self.receipt_targets = targets
+
+    def _receipt_target(self, sender):
+        """The host:port a receipt for a send from `sender` (host:port) goes to now."""
+        with self.lock:
+            targets = self.receipt_targets
+        if not targets:
+            return sender
+        others = [t for t in targets if t != sender]
+        return self.rng.choice(others or targets)
+
     def _post_receipts(self):
-        conn = None
+        conns = {}  # host:port -> a kept-alive connection
         while not self.stopping.is_set():
             try:
                 url = self.receipts.get(timeout=0.2)
@@ -99,26 +132,32 @@ class CountingGateway:
             u = urllib.parse.urlsplit(url)
             body = b'{"status": "DELIVRD"}'
             while not self.stopping.is_set():
+                target = self._receipt_target(u.netloc)
+                conn = conns.get(target)
                 try:
                     if conn is None:
-                        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=5)
+                        host, port = target.rsplit(":", 1)
+                        conn = conns[target] = http.client.HTTPConnection(host, int(port), timeout=5)
                     conn.request("POST", u.path, body, {"Content-Type": "application/json"})
                     r = conn.getresponse()
                     r.read()
                     if r.status == 200:
                         with self.lock:
                             self.receipts_posted += 1
+                            self.receipts_by_target[target] += 1
+                            if self.receipt_targets is not None and target == u.netloc:
+                                self.receipts_to_sender += 1
                         break
                     raise OSError(f"receipt answered {r.status}")
                 except (OSError, http.client.HTTPException):
                     # heraldd is down (or restarting): retry, as Kannel retries its dlr-url.
+                    conns.pop(target, None)
                     if conn is not None:
                         conn.close()
-                        conn = None
                     with self.lock:
                         self.receipt_retries += 1
                     time.sleep(0.1)
-        if conn is not None:
+        for conn in conns.values():
             conn.close()
 
     def total(self):
@@ -134,13 +173,66 @@ class CountingGateway:
         self.server.shutdown()
 
 
-def directive(people):
+def directive(directive_id="ubnd-tinh/chaos/2026"):
+    """One directive to the whole generated directory (group `all`), by SMS."""
     return {
-        "schema": "herald.directive/v1", "id": "ubnd-tinh/chaos/2026", "number": "99-CV/UBND",
+        "schema": "herald.directive/v1", "id": directive_id, "number": "99-CV/UBND",
         "issuer": {"code": "UBND-TINH", "name": "Ủy ban nhân dân tỉnh"},
         "issued_at": "2026-11-29T08:00:00+07:00", "subject": "Kiểm tra khả năng chịu lỗi",
         "urgency": "khan", "recipients": [{"group": "all"}], "channels": ["sms"],
     }
+
+
+def write_directory(folder, people):
+    """A directory of `people` people with a phone each, all in group `all`, written to
+    `folder` as directory.yaml and its people.csv; returns directory.yaml's path."""
+    with open(os.path.join(folder, "people.csv"), "w") as f:
+        f.write("id,name,groups,phone\n")
+        for i in range(people):
+            f.write(f"p{i:06d},Cán bộ {i},all,+849{10000000 + i}\n")
+    path = os.path.join(folder, "directory.yaml")
+    with open(path, "w") as f:
+        f.write('groups:\n  - {id: all, name: "Toàn tỉnh"}\npeople_csv: people.csv\n')
+    return path
+
+
+def sms_config(gw, rate, concurrency=CONCURRENCY, name="chaos-sms"):
+    """heraldd config (gateways, channels) sending SMS only, through the CountingGateway
+    `gw` as an http_json gateway `name` limited to `rate` msg/s (0: unlimited)."""
+    return {
+        "gateways": {name: {
+            "type": "http_json", "url": f"http://127.0.0.1:{gw.port}/send",
+            "body": '{"Phone": "{{to}}", "Content": "{{text}}", "RequestId": "{{token}}",'
+                    ' "ReceiptUrl": "{{receipt_url}}"}',
+            "response": {"success_pointer": "/status", "success_value": "ok", "id_pointer": "/id"},
+            "receipt": {"status": "/status", "map": {"DELIVRD": "delivered"}},
+            "rate": rate, "concurrency": concurrency}},
+        "channels": {"sms": {"enabled": True, "gateway": name}, "zalo": {"enabled": False},
+                     "email": {"enabled": False}, "loudspeaker": {"enabled": False}},
+    }
+
+
+def publish(vhost, d):
+    """Publishes directive `d` to herald.directives, persistent, with publisher confirms."""
+    conn = vhost.connection()
+    try:
+        ch = conn.channel()
+        ch.confirm_delivery()
+        ch.basic_publish("herald.directives", "tinh", json.dumps(d).encode(),
+                         properties=pika.BasicProperties(content_type="application/json",
+                                                         message_id=d["id"], delivery_mode=2))
+    finally:
+        conn.close()
+
+
+def queue_depths(vhost, queues=("herald.directives", "herald.directives.dead")):
+    """{queue: messages ready in it} for heraldd's directive queue and its dead letters."""
+    conn = vhost.connection()
+    try:
+        ch = conn.channel()
+        return {q: ch.queue_declare(q, passive=True).method.message_count for q in queues}
+    finally:
+        conn.close()
 
 
 def run(rounds=20, deliveries=10_000, seed=None, rate=500, log=print, receipts=True):
@@ -156,37 +248,15 @@ def run(rounds=20, deliveries=10_000, seed=None, rate=500, log=print, receipts=T
     final = "delivered" if receipts else "sent"
     daemon = None
     try:
-        table = os.path.join(tmp.name, "people.csv")
-        with open(table, "w") as f:
-            f.write("id,name,groups,phone\n")
-            for i in range(deliveries):
-                f.write(f"p{i:06d},Cán bộ {i},all,+849{10000000 + i}\n")
-        with open(os.path.join(tmp.name, "directory.yaml"), "w") as f:
-            f.write('groups:\n  - {id: all, name: "Toàn tỉnh"}\npeople_csv: people.csv\n')
         daemon = Daemon(vhost, tmp.name, {
-            "directory": os.path.join(tmp.name, "directory.yaml"),
-            "gateways": {"chaos-sms": {
-                "type": "http_json", "url": f"http://127.0.0.1:{gw.port}/send",
-                "body": '{"Phone": "{{to}}", "Content": "{{text}}", "RequestId": "{{token}}",'
-                        ' "ReceiptUrl": "{{receipt_url}}"}',
-                "response": {"success_pointer": "/status", "success_value": "ok", "id_pointer": "/id"},
-                "receipt": {"status": "/status", "map": {"DELIVRD": "delivered"}},
-                "rate": rate, "concurrency": CONCURRENCY}},
-            "channels": {"sms": {"enabled": True, "gateway": "chaos-sms"}, "zalo": {"enabled": False},
-                         "email": {"enabled": False}, "loudspeaker": {"enabled": False}},
+            "directory": write_directory(tmp.name, deliveries),
+            **sms_config(gw, rate),
             "dispatch": {"poll_interval": "100ms", "resume_grace": "1s"},
         })
         # heraldd declares the exchange and queues; the directive is published while it runs,
         # and the first round's clock starts at the publish.
         daemon.start()
-        conn = vhost.connection()
-        ch = conn.channel()
-        ch.confirm_delivery()
-        body = json.dumps(directive(deliveries)).encode()
-        ch.basic_publish("herald.directives", "tinh", body,
-                         properties=pika.BasicProperties(content_type="application/json",
-                                                         message_id="ubnd-tinh/chaos/2026", delivery_mode=2))
-        conn.close()
+        publish(vhost, directive())
 
         started = time.monotonic()
         kills = []
@@ -219,9 +289,7 @@ def run(rounds=20, deliveries=10_000, seed=None, rate=500, log=print, receipts=T
             max_attempts = db.execute("SELECT MAX(attempts) FROM deliveries").fetchone()[0]
             recoveries = db.execute("SELECT COUNT(*) FROM events WHERE source = 'recovery'").fetchone()[0]
         # Let the broker settle the ack of the last run, then look at the queue.
-        qconn = vhost.connection()
-        depth = qconn.channel().queue_declare("herald.directives", passive=True).method.message_count
-        qconn.close()
+        depth = queue_depths(vhost, ("herald.directives",))["herald.directives"]
         daemon.stop()
         never_sent = [t for t in tokens if counts.get(t, 0) == 0]
         duplicates = sum(n - 1 for n in counts.values() if n > 1)
