@@ -1,7 +1,15 @@
 """Shared fixtures for Herald's integration tests: a private vhost on the RabbitMQ that
-scripts/services runs, a heraldd with its own store and port, and heraldctl."""
+scripts/services runs, a heraldd with its own store and port, and heraldctl.
+
+The store is SQLite (a file in the test's folder) unless HERALD_TEST_STORE=postgres: then
+each Daemon gets a database of its own, made on the PostgreSQL that scripts/services runs
+(`scripts/services start postgres`; HERALD_PG_CONNINFO in <state>/env) and dropped when the
+test is done, and Daemon.db() reads it through the same calls the tests make on SQLite.
+STORE says which; a test that only makes sense on one skips on the other."""
+import atexit
 import json
 import os
+import re
 import secrets
 import socket
 import sqlite3
@@ -41,6 +49,140 @@ def _state_env():
 _ENV = _state_env()
 AMQP_HOST = os.environ.get("HERALD_AMQP_HOST", _ENV.get("HERALD_AMQP_HOST", "127.0.0.1"))
 AMQP_PORT = int(os.environ.get("HERALD_AMQP_PORT", _ENV.get("HERALD_AMQP_PORT", "5679")))
+
+# Which store every Daemon uses: "sqlite" (the default) or "postgres".
+STORE = os.environ.get("HERALD_TEST_STORE", "").strip().lower() or "sqlite"
+if STORE not in ("sqlite", "postgres"):
+    raise RuntimeError(f"HERALD_TEST_STORE must be sqlite or postgres, not {STORE!r}")
+# libpq keywords for the PostgreSQL that scripts/services runs, without dbname.
+PG_CONNINFO = os.environ.get("HERALD_PG_CONNINFO", _ENV.get("HERALD_PG_CONNINFO", ""))
+
+
+def _pg():
+    global PG_CONNINFO
+    try:
+        import psycopg2
+    except ImportError:
+        raise RuntimeError("a PostgreSQL store needs python3-psycopg2 (run scripts/setup)") from None
+    if not PG_CONNINFO:  # <state>/env again: the service may have been started since
+        PG_CONNINFO = _state_env().get("HERALD_PG_CONNINFO", "")
+    if not PG_CONNINFO:
+        raise RuntimeError("a PostgreSQL store needs HERALD_PG_CONNINFO, in the environment or in <state>/env:"
+                           " run scripts/services start postgres")
+    return psycopg2
+
+
+def pg_conninfo(database):
+    """HERALD_PG_CONNINFO with dbname=database (libpq keyword form)."""
+    return _pg().extensions.make_dsn(PG_CONNINFO, dbname=database)
+
+
+def _pg_connect(database, readonly=False):
+    psycopg2 = _pg()
+    try:
+        conn = psycopg2.connect(pg_conninfo(database), connect_timeout=10)
+    except psycopg2.OperationalError as e:
+        raise RuntimeError(f"cannot connect to PostgreSQL ({PG_CONNINFO} dbname={database}): {e}".strip()
+                           + "\n(is it running? scripts/services start postgres)") from None
+    conn.set_session(readonly=readonly, autocommit=True)
+    return conn
+
+
+_OWNED_DATABASES = set()  # made here and not dropped yet: atexit drops them
+
+
+def create_database(prefix="it"):
+    """A new, empty database on the test PostgreSQL; returns its name. It is dropped by
+    drop_database, or when the test process exits."""
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    conn = _pg_connect("postgres")
+    try:
+        conn.cursor().execute(f'CREATE DATABASE "{name}"')
+    finally:
+        conn.close()
+    _OWNED_DATABASES.add(name)
+    return name
+
+
+def drop_database(name):
+    """Drops a database (ending its sessions: heraldd may still be connected). Best
+    effort: a failure is printed, not raised."""
+    _OWNED_DATABASES.discard(name)
+    try:
+        conn = _pg_connect("postgres")
+        try:
+            conn.cursor().execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            conn.close()
+    except Exception as e:  # cleanup must not hide the test's own outcome
+        print(f"harness: could not drop database {name}: {e}")
+
+
+@atexit.register
+def _drop_owned_databases():
+    for name in sorted(_OWNED_DATABASES):
+        drop_database(name)
+
+
+# A string literal, a quoted name, a comment (kept, but for their %), or a ? or a %.
+_PLACEHOLDER_SKIP = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/|\?|%""", re.S)
+
+
+def qmark_to_pyformat(sql):
+    """sqlite3's `?` placeholders as psycopg2's `%s` (and a literal `%` as `%%`), leaving
+    string literals, quoted names and comments alone except for doubling their `%`. (So
+    PostgreSQL's own `?` operators cannot be used in a query with parameters.)"""
+    def one(m):
+        t = m.group(0)
+        return "%s" if t == "?" else t.replace("%", "%%")
+    return _PLACEHOLDER_SKIP.sub(one, sql)
+
+
+def _text(value):
+    if value is None:
+        return ""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("latin-1")
+    return str(value)
+
+
+class PgDb:
+    """A PostgreSQL database through what the tests use of a sqlite3 connection:
+    `with daemon.db() as db: db.execute(sql, params).fetchall()` (also fetchone() and
+    iterating over the result), with `?` placeholders. Autocommit, so each statement sees
+    what is committed when it runs, as with sqlite3 outside a transaction; read-only unless
+    asked otherwise. Leaving the `with` block closes the connection (sqlite3's only ends a
+    transaction): take what you need inside it."""
+
+    def __init__(self, database, readonly=True):
+        self.database = database
+        self.conn = _pg_connect(database, readonly=readonly)
+
+    def execute(self, sql, params=None):
+        cur = self.conn.cursor()
+        if params is None:
+            cur.execute(sql)
+        else:
+            cur.execute(qmark_to_pyformat(sql), tuple(params))
+        return cur
+
+    def executemany(self, sql, seq):
+        cur = self.conn.cursor()
+        cur.executemany(qmark_to_pyformat(sql), [tuple(p) for p in seq])
+        return cur
+
+    def commit(self):
+        pass  # autocommit
+
+    def close(self):
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
 
 
 def wait_until(predicate, timeout=60.0, interval=0.1, what="condition"):
@@ -110,21 +252,43 @@ class Vhost:
 
 
 class Daemon:
-    """One heraldd with its own config, store and HTTP port."""
+    """One heraldd with its own config, store and HTTP port.
 
-    def __init__(self, vhost, workdir, extra_config=None, port=None):
+    `store` is "sqlite" or "postgres" (default: STORE, from HERALD_TEST_STORE).
+    SQLite: the store is workdir/herald.db (store_path).
+    PostgreSQL: a new database (`database`, dropped by cleanup() or at exit) unless
+    database= names one to join, which its owner drops: several Daemons on one database are
+    instances sharing one store. `instance` names this heraldd among them (default: unique
+    to this Daemon, the same across its restarts). store_path is None."""
+
+    def __init__(self, vhost, workdir, extra_config=None, port=None, database=None, instance=None, store=None):
         self.vhost = vhost
         self.workdir = workdir
         self.port = port or free_port()
         self.token = secrets.token_hex(16)
-        self.store_path = os.path.join(workdir, "herald.db")
         self.config_path = os.path.join(workdir, "herald.yaml")
         self.log_path = os.path.join(workdir, "heraldd.log")
+        self.store = store or STORE
+        if self.store == "postgres":
+            self.store_path = None
+            self.owns_database = database is None
+            self.database = database or create_database()
+            self.instance = instance or f"it-{secrets.token_hex(4)}"
+            store_cfg = {"backend": "postgres", "conninfo": pg_conninfo(self.database), "instance": self.instance}
+        elif self.store == "sqlite":
+            if database is not None or instance is not None:
+                raise ValueError("database= and instance= are for a PostgreSQL store")
+            self.store_path = os.path.join(workdir, "herald.db")
+            self.owns_database = False
+            self.database = self.instance = None
+            store_cfg = {"path": self.store_path}
+        else:
+            raise ValueError(f"store must be sqlite or postgres, not {self.store!r}")
         cfg = {
             "broker": {"host": AMQP_HOST, "port": AMQP_PORT, "vhost": vhost.name,
                         "user": "guest", "password": "env:HERALD_TEST_AMQP_PASSWORD",
                         "heartbeat": "5s", "reconnect_initial": "200ms", "reconnect_max": "2s"},
-            "store": {"path": self.store_path},
+            "store": store_cfg,
             "http": {"listen": f"127.0.0.1:{self.port}",
                      "admin_tokens": [{"name": "test", "role": "operator", "token": "env:HERALD_TEST_ADMIN_TOKEN"}]},
             "directory": DIRECTORY,
@@ -136,6 +300,13 @@ class Daemon:
                 cfg[k] = dict(cfg[k], **v)
             else:
                 cfg[k] = v
+        loudspeaker = (cfg.get("channels") or {}).get("loudspeaker")
+        if self.store == "postgres" and isinstance(loudspeaker, dict):
+            # Audio goes next to the store by default; a PostgreSQL store has no folder, so
+            # it goes where SQLite's would: workdir/audio.
+            audio = dict(loudspeaker.get("audio") or {})
+            audio.setdefault("dir", os.path.join(workdir, "audio"))
+            cfg["channels"] = dict(cfg["channels"], loudspeaker=dict(loudspeaker, audio=audio))
         with open(self.config_path, "w") as f:
             yaml.safe_dump(cfg, f, allow_unicode=True)
         self.env = dict(os.environ, HERALD_TEST_AMQP_PASSWORD="guest", HERALD_TEST_ADMIN_TOKEN=self.token)
@@ -222,9 +393,35 @@ class Daemon:
                 found = True
         return total if found else None
 
-    def db(self):
-        conn = sqlite3.connect(f"file:{self.store_path}?mode=ro", uri=True, timeout=10)
-        return conn
+    def db(self, readonly=True):
+        """The store, for `with daemon.db() as db: db.execute(sql, params)`: a sqlite3
+        connection, or on PostgreSQL a PgDb that takes the same calls. Write SQL both take."""
+        if self.store == "postgres":
+            return PgDb(self.database, readonly=readonly)
+        mode = "ro" if readonly else "rw"
+        return sqlite3.connect(f"file:{self.store_path}?mode={mode}", uri=True, timeout=10)
+
+    def store_text(self):
+        """Everything the store holds, as text to search: the SQLite file's bytes (read as
+        Latin-1), or every row of every table of the PostgreSQL database."""
+        if self.store != "postgres":
+            with open(self.store_path, "rb") as f:
+                return f.read().decode("latin-1")
+        out = []
+        with self.db() as db:
+            tables = db.execute("SELECT format('%I.%I', schemaname, tablename) FROM pg_tables"
+                                " WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
+                                " ORDER BY 1").fetchall()
+            for (table,) in tables:
+                out.append(f"-- {table}")
+                out.extend("|".join(_text(v) for v in row) for row in db.execute(f"SELECT * FROM {table}"))
+        return "\n".join(out)
+
+    def cleanup(self):
+        """Drops the database this Daemon made (PostgreSQL; a joined one is its owner's to
+        drop). Call after stop(); what is not dropped by then is dropped at exit."""
+        if self.owns_database and self.database in _OWNED_DATABASES:
+            drop_database(self.database)
 
     def ctl(self, *args, input=None):
         cmd = [HERALDCTL, "--broker", self.vhost.url(), "--api", f"http://127.0.0.1:{self.port}",
@@ -249,6 +446,7 @@ class DaemonTestCase(unittest.TestCase):
         rc = cls.daemon.stop()
         if rc not in (0, None):
             print(cls.daemon.logs())
+        cls.daemon.cleanup()
         cls.vhost.__exit__(None, None, None)
         cls.tmp.cleanup()
 

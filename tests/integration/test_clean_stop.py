@@ -72,6 +72,7 @@ class CleanStop(unittest.TestCase):
 
     def tearDown(self):
         self.daemon.stop()
+        self.daemon.cleanup()
         self.gw.server.shutdown()
         self.vhost.__exit__(None, None, None)
         self.tmp.cleanup()

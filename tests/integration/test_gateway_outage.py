@@ -48,6 +48,7 @@ class GatewayOutage(unittest.TestCase):
 
     def tearDown(self):
         self.daemon.stop()
+        self.daemon.cleanup()
         self.gw.close()
         self.vhost.__exit__(None, None, None)
         self.tmp.cleanup()

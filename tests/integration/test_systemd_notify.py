@@ -5,8 +5,9 @@ named by NOTIFY_SOCKET and sets WATCHDOG_USEC and WATCHDOG_PID as systemd does.
 READY=1 comes once the store is migrated and the HTTP listener answers; WATCHDOG=1 every
 half interval; RELOADING=1 then READY=1 around a directory reload (SIGHUP), refused or
 not; STOPPING=1 first on SIGTERM. The keep-alives stop while the store writer is stuck in
-one batch (here: another process holds the store's write lock), though the event loop
-still answers, and start again when it is free."""
+one batch (here: another process holds the store's write lock; on PostgreSQL, an EXCLUSIVE
+lock on every table, which lets reads through as SQLite's does), though the event loop still
+answers, and start again when it is free."""
 import os
 import shutil
 import signal
@@ -18,7 +19,7 @@ import threading
 import time
 import unittest
 
-from harness import DIRECTORY, HERALDD, Daemon, Vhost, wait_until
+from harness import DIRECTORY, HERALDD, STORE, Daemon, Vhost, wait_until
 
 WATCHDOG_USEC = 1_000_000  # keep-alives every 0.5 s
 
@@ -108,6 +109,7 @@ class SystemdNotify(unittest.TestCase):
         notify = NotifySocket(address or os.path.join(self.tmp.name, "notify"))
         self.addCleanup(notify.close)
         daemon = NotifiedDaemon(self.vhost, self.tmp.name, notify.address, **kwargs)
+        self.addCleanup(daemon.cleanup)
         self.addCleanup(daemon.stop)
         # Is the listener answering, at every moment from before the start?
         answered = []
@@ -138,8 +140,13 @@ class SystemdNotify(unittest.TestCase):
         # than about when READY=1 was sent: nothing answers before heraldd is ready.
         self.assertLess(ready - answered, 0.2, "the listener answered well before READY=1")
         self.assertEqual(notify.fields("READY")[0].get("STATUS"), "taking in directives")
-        with sqlite3.connect(f"file:{daemon.store_path}?mode=ro", uri=True) as db:
-            self.assertGreater(db.execute("PRAGMA user_version").fetchone()[0], 0)
+        if STORE == "postgres":
+            with daemon.db() as db:  # the schema is there: its tables answer
+                for table in ("directives", "deliveries", "events", "gateway_state", "acks", "ack_timers"):
+                    self.assertEqual(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0], 0, table)
+        else:
+            with sqlite3.connect(f"file:{daemon.store_path}?mode=ro", uri=True) as db:
+                self.assertGreater(db.execute("PRAGMA user_version").fetchone()[0], 0)
         self.assertEqual(len(notify.got("READY")), 1)
         self.assertIn("store open", daemon.logs())
 
@@ -195,16 +202,34 @@ class SystemdNotify(unittest.TestCase):
         self.assertEqual(notify.got("WATCHDOG", since=stopping), [], "keep-alives after STOPPING=1")
         self.assertEqual(notify.keys_in_order()[-1], "STOPPING")
 
+    def lock_store(self, daemon):
+        """Another client holds the store's write lock; returns a function releasing it.
+        SQLite: BEGIN IMMEDIATE. PostgreSQL: every table locked IN EXCLUSIVE MODE, which
+        blocks every write (and SELECT ... FOR UPDATE) but not plain reads."""
+        if STORE == "postgres":
+            db = daemon.db(readonly=False)
+            self.addCleanup(db.close)
+            db.execute("BEGIN")
+            tables = [r[0] for r in db.execute(
+                "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables"
+                " WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")]
+            self.assertTrue(any(t.endswith(".deliveries") for t in tables), tables)
+            db.execute(f"LOCK TABLE {', '.join(tables)} IN EXCLUSIVE MODE")
+        else:
+            db = sqlite3.connect(daemon.store_path, isolation_level=None, timeout=10)
+            self.addCleanup(db.close)
+            db.execute("BEGIN IMMEDIATE")
+        return lambda: db.execute("ROLLBACK")
+
     def test_keep_alives_withheld_while_the_store_writer_is_stuck(self):
-        # The writer waits up to busy_timeout for the store's write lock. The ack follow-up
-        # pass, which uses the store from the event loop, is kept out of the way so that
-        # the loop itself stays free (and /healthz answers) while the writer is stuck.
-        daemon, notify, ready, _ = self.start(extra_config={
-            "store": {"busy_timeout": "30s"}, "acks": {"check_interval": "1h"}})
+        # The writer waits up to busy_timeout for the store's write lock (SQLite; on
+        # PostgreSQL, for the table locks). The ack follow-up pass, which uses the store from
+        # the event loop, is kept out of the way so that the loop itself stays free (and
+        # /healthz answers) while the writer is stuck.
+        store = {} if STORE == "postgres" else {"busy_timeout": "30s"}
+        daemon, notify, ready, _ = self.start(extra_config={"store": store, "acks": {"check_interval": "1h"}})
         notify.first("WATCHDOG", since=ready + 0.6)
-        db = sqlite3.connect(daemon.store_path, isolation_level=None, timeout=10)
-        self.addCleanup(db.close)
-        db.execute("BEGIN IMMEDIATE")
+        unlock = self.lock_store(daemon)
         locked = time.monotonic()
         # The dispatcher hands the writer its periodic work (receipts overdue for a
         # fallback) at least every second; that batch now waits for the lock.
@@ -213,7 +238,7 @@ class SystemdNotify(unittest.TestCase):
         self.assertEqual(daemon.http("/healthz", token=False)[0], 200, "the event loop is not stuck")
         time.sleep(1.5)
         released = time.monotonic()
-        db.execute("ROLLBACK")
+        unlock()
         resumed = notify.first("WATCHDOG", since=released, timeout=5)
         held = [t for t in notify.got("WATCHDOG", since=locked) if t < released]
         # A keep-alive or two while the writer's batch had waited less than half the
