@@ -67,12 +67,19 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<Store> store;
   try {
-    store = open_sqlite_store(cfg.store.path, cfg.store.busy_timeout_ms);
+    if (cfg.store.backend == "postgres")
+      store = open_postgres_store(cfg.store.conninfo.reveal(), {cfg.store.instance, cfg.store.lease_ms});
+    else
+      store = open_sqlite_store(cfg.store.path, cfg.store.busy_timeout_ms);
   } catch (const std::exception& e) {
     log::error("cannot open the store: ", e.what());
     return 1;
   }
-  log::info("store open: ", cfg.store.path);
+  if (store->shared())
+    log::info("store open: PostgreSQL, shared as instance '", cfg.store.instance, "' (lease ",
+              cfg.store.lease_ms, " ms)");
+  else
+    log::info("store open: ", cfg.store.path);
 
   Metrics metrics;
   std::shared_ptr<const Directory> directory = cfg.directory;

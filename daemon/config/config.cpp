@@ -1,5 +1,7 @@
 #include "config/config.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
 
@@ -101,11 +103,31 @@ void read_http(MapReader& r, HttpConfig& h) {
 
 void read_store(MapReader& r, StoreConfig& s, const std::string& file) {
   if (auto v = r.string("backend")) {
-    if (*v != "sqlite") r.diag().error(r.child("backend").Mark(), "store.backend must be sqlite");
+    if (*v != "sqlite" && *v != "postgres")
+      r.diag().error(r.child("backend").Mark(), "store.backend must be sqlite or postgres");
     else s.backend = *v;
   }
-  if (auto v = r.string("path", true)) s.path = resolve_relative(file, *v);
+  const bool pg = s.backend == "postgres";
+  if (auto v = r.string("path", !pg)) s.path = resolve_relative(file, *v);
   if (auto v = r.duration_ms("busy_timeout")) s.busy_timeout_ms = *v;
+  if (auto v = r.secret("conninfo", pg)) s.conninfo = *v;
+  if (auto v = r.string("instance")) {
+    if (v->empty() || v->size() > 100)
+      r.diag().error(r.mark("instance"), "store.instance must be 1 to 100 characters");
+    else s.instance = *v;
+  }
+  if (auto v = r.duration_ms("lease")) {
+    if (*v < 1000) r.diag().error(r.mark("lease"), "store.lease must be at least 1s");
+    else s.lease_ms = *v;
+  }
+  if (!pg)
+    for (const char* key : {"conninfo", "instance", "lease"})
+      if (r.child(key).IsDefined())
+        r.diag().error(r.mark(key), std::string("store.") + key + " applies to store.backend postgres only");
+  if (pg && s.instance.empty()) {
+    char host[256] = {};
+    s.instance = ::gethostname(host, sizeof host - 1) == 0 && host[0] ? host : "heraldd";
+  }
   r.finish();
 }
 
@@ -361,8 +383,14 @@ ConfigLoad read_config(const std::optional<YAML::Node>& root, Diagnostics& d, co
     {
       // Spoken audio is kept next to the store unless config says where.
       auto it = c.channels.find(Channel::loudspeaker);
-      if (it != c.channels.end() && it->second.loudspeaker.audio_dir.empty())
-        it->second.loudspeaker.audio_dir = (std::filesystem::path(c.store.path).parent_path() / "audio").string();
+      if (it != c.channels.end() && it->second.loudspeaker.audio_dir.empty()) {
+        if (!c.store.path.empty())
+          it->second.loudspeaker.audio_dir = (std::filesystem::path(c.store.path).parent_path() / "audio").string();
+        else if (it->second.enabled)
+          d.error(top.mark("channels"),
+                  "channels.loudspeaker.audio_dir is required with store.backend postgres (there is no store "
+                  "folder to keep the audio beside)");
+      }
     }
     // The directory: a file next to the config (usual), or inline under `directory:`.
     YAML::Node dn = top.child("directory", true);

@@ -49,9 +49,13 @@ struct HttpConfig {
 };
 
 struct StoreConfig {
-  std::string backend = "sqlite";
-  std::string path;  // resolved against the config file's folder
+  std::string backend = "sqlite";  // sqlite | postgres
+  std::string path;  // sqlite: resolved against the config file's folder
   int64_t busy_timeout_ms = 5000;
+  // postgres: several heraldd share the store (docs/scale-out.md).
+  Secret conninfo;         // libpq connection string (it may hold a password)
+  std::string instance;    // unique per instance; default: the host name
+  int64_t lease_ms = 15000;  // claims of an instance silent this long are taken over
 };
 
 struct IntakeConfig {

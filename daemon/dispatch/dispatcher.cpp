@@ -16,7 +16,11 @@ namespace asio = boost::asio;
 Dispatcher::Dispatcher(asio::io_context& io, Store& store, StoreWriter& writer, net::CurlMulti& curl,
                        const Config& cfg, Metrics& metrics)
     : io_(io), store_(store), writer_(writer), curl_(curl), cfg_(cfg), metrics_(metrics), timer_(io),
-      rng_(std::random_device{}()) {
+      rng_(std::random_device{}()), lease_timer_(io) {
+  if (store_.shared()) {
+    control_ = std::make_unique<asio::thread_pool>(1);
+    lease_renewed_ms_ = now_ms();  // opening the store renewed it
+  }
   for (const auto& [channel, cc] : cfg_.channels) {
     if (!cc.enabled || cc.gateway.empty()) continue;
     auto it = cfg_.gateways.find(cc.gateway);
@@ -42,12 +46,94 @@ void Dispatcher::start() {
     lane.gateway->restore(store_.gateway_state(lane.gateway->name()));
     log::info("dispatching ", to_string(lane.channel), " through gateway ", lane.gateway->name());
   }
+  if (control_) lease_tick();
   request_pump();
+}
+
+void Dispatcher::lease_tick() {
+  if (stopping_) return;
+  const int64_t asked = now_ms();
+  asio::post(*control_, [this, asked] {
+    std::string error;
+    try {
+      store_.renew_lease(asked);
+    } catch (const StoreError& e) {
+      error = e.what();
+    }
+    asio::post(io_, [this, asked, error] {
+      if (error.empty()) {
+        lease_renewed_ms_ = std::max(lease_renewed_ms_, asked);
+        if (lease_lost_logged_) log::info("store lease renewed: sending again");
+        lease_lost_logged_ = false;
+        request_pump();
+      } else {
+        ++metrics_.store_errors;
+        log::error("store: cannot renew this instance's lease: ", error);
+      }
+    });
+  });
+  // Claims of instances that stopped renewing theirs come back as due work.
+  if (!taking_over_) {
+    taking_over_ = true;
+    writer_.submit([grace = cfg_.dispatch.resume_grace_ms](Store& s) { return s.take_over(now_ms(), grace); },
+                   [this](std::optional<size_t>&& n, const std::string& error) {
+                     taking_over_ = false;
+                     if (!error.empty()) {
+                       ++metrics_.store_errors;
+                       log::error("store: take-over: ", error);
+                     } else if (*n) {
+                       log::warning(*n, " deliveries claimed by an instance whose lease ran out are taken over; "
+                                        "they are resent after ", cfg_.dispatch.resume_grace_ms,
+                                    " ms unless their receipts arrive first");
+                       kick();
+                     }
+                   });
+  }
+  lease_timer_.expires_after(std::chrono::milliseconds(std::max<int64_t>(cfg_.store.lease_ms / 3, 100)));
+  lease_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) lease_tick();
+  });
+}
+
+bool Dispatcher::lease_held(int64_t now) const {
+  return !control_ || now - lease_renewed_ms_ < cfg_.store.lease_ms / 2;
+}
+
+void Dispatcher::ask_tokens(Lane& lane, int64_t now) {
+  const GatewayLimits& l = lane.gateway->limits();
+  // A fifth of a second's sends at a time, from a bucket holding half a second's.
+  const int64_t chunk = std::max<int64_t>(1, static_cast<int64_t>(l.rate_per_s / 5));
+  if (lane.asking_tokens || now < lane.ask_tokens_at_ms || lane.shared_tokens * 2 > chunk) return;
+  lane.asking_tokens = true;
+  const int64_t want = chunk - lane.shared_tokens;
+  asio::post(*control_, [this, &lane, want, rate = l.rate_per_s, gateway = lane.gateway->name()] {
+    int64_t got = 0;
+    std::string error;
+    try {
+      got = store_.take_rate_tokens(gateway, want, rate, std::max(1.0, rate / 2));
+    } catch (const StoreError& e) {
+      error = e.what();
+    }
+    asio::post(io_, [this, &lane, want, got, rate, error] {
+      lane.asking_tokens = false;
+      lane.shared_tokens += got;
+      if (!error.empty()) {
+        ++metrics_.store_errors;
+        log::error("store: gateway ", lane.gateway->name(), "'s shared rate: ", error);
+      }
+      // Short: until what was missing has been refilled (other instances take some too).
+      if (got < want)
+        lane.ask_tokens_at_ms =
+            now_ms() + std::clamp<int64_t>(static_cast<int64_t>(1000.0 * static_cast<double>(want - got) / rate), 20, 500);
+      request_pump();
+    });
+  });
 }
 
 void Dispatcher::stop() {
   stopping_ = true;
   timer_.cancel();
+  lease_timer_.cancel();
   // Claimed ahead but never sent: due again at once for the next start (a crash instead
   // leaves them to the restart rule, like sends in flight).
   std::vector<int64_t> unsent;
@@ -162,10 +248,26 @@ void Dispatcher::pump() {
     }
     if (allowance > 0 && !lane.bucket.unlimited())
       allowance = std::min(allowance, lane.bucket.available(now));
+    // Several instances: the gateway's rate is theirs together.
+    const bool shared_rate = control_ && !lane.bucket.unlimited();
+    if (shared_rate && allowance > 0 && !lane.ready.empty()) {
+      ask_tokens(lane, now);
+      allowance = std::min(allowance, lane.shared_tokens);
+      if (allowance <= 0 && !lane.asking_tokens) wake = std::min(wake, std::max<int64_t>(lane.ask_tokens_at_ms - now, 1));
+    }
+    // Its claims may be another instance's by now: nothing is sent until the lease is renewed.
+    if (!lease_held(now)) {
+      if (!lease_lost_logged_ && !lane.ready.empty())
+        log::warning("store lease not renewed for ", now - lease_renewed_ms_, " ms: sending paused");
+      lease_lost_logged_ = lease_lost_logged_ || !lane.ready.empty();
+      allowance = 0;
+      wake = std::min<int64_t>(wake, 200);
+    }
     while (allowance > 0 && !lane.ready.empty()) {
       ClaimedDelivery c = std::move(lane.ready.front());
       lane.ready.pop_front();
       if (!lane.bucket.unlimited()) lane.bucket.take(1);
+      if (shared_rate) --lane.shared_tokens;
       --allowance;
       try {
         send(lane, c);
@@ -566,7 +668,13 @@ std::string Dispatcher::metrics_text() const {
     throttled += "herald_gateway_throttled{gateway=\"" + lane.gateway->name() + "\"} " +
                  (now < lane.throttled_until_ms ? "1" : "0") + "\n";
   }
-  return out + inflight + throttled;
+  out += inflight + throttled;
+  if (control_)
+    out += "# HELP herald_instance_lease_age_ms Since this instance last renewed its lease in the shared store.\n"
+           "# TYPE herald_instance_lease_age_ms gauge\n"
+           "herald_instance_lease_age_ms{instance=\"" + cfg_.store.instance + "\"} " +
+           std::to_string(now - lease_renewed_ms_) + "\n";
+  return out;
 }
 
 }  // namespace herald

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <deque>
 #include <list>
 #include <memory>
@@ -84,6 +85,11 @@ class Dispatcher {
     std::string sms_text;
     decltype(RenderedSms{}.size.coding) sms_coding{};
     uint64_t credentials = 0;  // how many refreshes succeeded: which credentials a send used
+    // A shared store: sends of the gateway's rate granted to this instance (the store's
+    // bucket is shared by every instance), and the next time to ask when it had none.
+    int64_t shared_tokens = 0;
+    bool asking_tokens = false;
+    int64_t ask_tokens_at_ms = 0;
   };
 
   /// What one claim brought back from the store writer.
@@ -125,6 +131,14 @@ class Dispatcher {
   std::shared_ptr<const Directive> directive(const std::string& id);
   std::shared_ptr<const Directive> directive(Store& store, const std::string& id);
   std::string receipt_url(const Lane& lane, const std::string& token) const;
+  /// A shared store: renews this instance's lease (off the loop), takes over the claims of
+  /// instances whose lease ran out, and comes back in a third of the lease.
+  void lease_tick();
+  /// True while this instance may send: its lease was renewed within half the lease, so
+  /// no other instance can have taken its claims over.
+  bool lease_held(int64_t now) const;
+  /// Asks the store for more of a rate-limited gateway's shared sends (off the loop).
+  void ask_tokens(Lane& lane, int64_t now);
 
   boost::asio::io_context& io_;
   Store& store_;
@@ -149,6 +163,13 @@ class Dispatcher {
   std::atomic<bool> stopping_{false};
   int64_t unrecorded_ = 0;            // outcomes the store refused, waiting to be written again
   int64_t unrecorded_logged_ms_ = 0;  // one log line per second while the store refuses
+  // A shared store: the lease and the shared rate limits, on a thread of their own so that
+  // they never wait behind the loop or the writer.
+  std::unique_ptr<boost::asio::thread_pool> control_;
+  boost::asio::steady_timer lease_timer_;
+  int64_t lease_renewed_ms_ = 0;  // when the last renewal that succeeded was asked for
+  bool lease_lost_logged_ = false;
+  bool taking_over_ = false;
 };
 
 }  // namespace herald

@@ -2,12 +2,17 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
+
+#include <signal.h>
+#include <unistd.h>
 
 #include "acks/reply.hpp"
 #include "core/compare.hpp"
 #include "core/random.hpp"
 #include "core/time.hpp"
 #include "store/migrations.hpp"
+#include "store/pg.hpp"
 #include "store/sqlite.hpp"
 #include "store/store.hpp"
 #include "text/vietnamese.hpp"
@@ -16,70 +21,37 @@ namespace herald {
 
 namespace {
 
-using sqlite::Statement;
+using sql::Statement;
+
+// Milliseconds since the epoch on the PostgreSQL server's clock (leases, rate buckets).
+constexpr const char* kServerNowMs = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::bigint";
+
+std::string host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
+}
 
 // How long a directive stays open for acknowledgement (and its code reserved).
 constexpr int64_t kAckOpenMs = 30LL * 86'400'000;
 
-/// SQLite in WAL mode: readers (the HTTP API) never block the writer (intake). One
-/// connection guarded by a mutex; each call is short.
-class SqliteStore final : public Store {
+/// The store over one SQL backend. SQLite: WAL mode, so that readers (the HTTP API) never
+/// block the writer (intake). PostgreSQL: several heraldd share it; claims skip rows
+/// another instance holds, and each instance's claims carry its name and lease. Each
+/// connection is guarded by a mutex; each call is short.
+class SqlStore final : public Store {
  public:
-  SqliteStore(const std::string& path, int64_t busy_timeout_ms) {
-    if (auto dir = std::filesystem::path(path).parent_path(); !dir.empty())
-      std::filesystem::create_directories(dir);
-    if (sqlite3_open_v2(path.c_str(), &db_,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        nullptr) != SQLITE_OK) {
-      std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
-      sqlite3_close(db_);
-      throw StoreError("cannot open store " + path + ": " + msg);
-    }
-    // The destructor does not run when the constructor throws (a newer schema, a
-    // failed migration): close the connection here, or it and the file stay open.
-    try {
-      cache_ = std::make_unique<sqlite::StatementCache>(db_);
-      sqlite3_busy_timeout(db_, static_cast<int>(busy_timeout_ms));
-      sqlite::exec(db_, "PRAGMA journal_mode=WAL");
-      // FULL: a directive is acked to the broker right after its commit, so the commit
-      // must survive a power loss too, not just a process crash.
-      sqlite::exec(db_, "PRAGMA synchronous=FULL");
-      // Migrations run with foreign keys off (a table rebuild needs it), then are checked.
-      sqlite::exec(db_, "PRAGMA foreign_keys=OFF");
-      migrate();
-      {
-        Statement fk(*cache_, "PRAGMA foreign_key_check");
-        if (fk.step()) throw StoreError("store fails its foreign key check after migration (table " + fk.text(0) + ")");
-      }
-      sqlite::exec(db_, "PRAGMA foreign_keys=ON");
-      // A second connection for the API's reads: in WAL mode it reads the last committed
-      // state without waiting for a writer, so a million-delivery intake or a batch of
-      // outcomes never stalls /readyz or the dashboard.
-      if (sqlite3_open_v2(path.c_str(), &rdb_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK)
-        throw StoreError("cannot open store " + path + " for reading: " + (rdb_ ? sqlite3_errmsg(rdb_) : "out of memory"));
-      sqlite3_busy_timeout(rdb_, static_cast<int>(busy_timeout_ms));
-      sqlite::exec(rdb_, "PRAGMA query_only=1");
-      rcache_ = std::make_unique<sqlite::StatementCache>(rdb_);
-    } catch (...) {
-      rcache_.reset();
-      sqlite3_close(rdb_);
-      cache_.reset();
-      sqlite3_close(db_);
-      throw;
-    }
-  }
-
-  ~SqliteStore() override {
-    rcache_.reset();  // statements before their connection
-    sqlite3_close(rdb_);
-    cache_.reset();
-    sqlite3_close(db_);
-  }
+  /// `db` takes the writes, `rdb` the API's reads; `control` (PostgreSQL) the lease and
+  /// the shared rate limits, which must not wait behind a batch.
+  SqlStore(std::unique_ptr<sql::Connection> db, std::unique_ptr<sql::Connection> rdb,
+           std::unique_ptr<sql::Connection> control, SharedStoreOptions options)
+      : db_(std::move(db)), rdb_(std::move(rdb)), cdb_(std::move(control)),
+        pg_(db_->dialect() == sql::Dialect::postgres), options_(std::move(options)) {}
 
   void batch(const std::function<void()>& fn) override {
     std::lock_guard lock(mu_);
     check_batch();
-    Transaction tx(db_, *cache_);
+    Transaction tx(*db_);
     in_batch_ = true;
     try {
       fn();
@@ -94,7 +66,7 @@ class SqliteStore final : public Store {
   void atomically(const std::function<void()>& fn) override {
     std::lock_guard lock(mu_);
     check_batch();
-    Transaction tx(db_, *cache_);
+    Transaction tx(*db_);
     fn();
     tx.commit();
   }
@@ -116,18 +88,26 @@ class SqliteStore final : public Store {
     auto begin = [&] {
       lock.lock();
       check_batch();
-      tx.emplace(db_, *cache_);
+      tx.emplace(*db_);
+      if (pg_) {
+        // Two instances may take in the same directive at once (the broker delivered it
+        // again after one died, or it was published twice): one at a time per id.
+        Statement l(*db_, "SELECT pg_advisory_xact_lock(hashtextextended(?1, 0))");
+        l.bind(1, d.id);
+        l.run();
+      }
       {
-        Statement c(*cache_, "SELECT cancelled_at_ms IS NOT NULL FROM directives WHERE id = ?1");
+        Statement c(*db_, "SELECT cancelled_at_ms IS NOT NULL FROM directives WHERE id = ?1");
         c.bind(1, d.id);
         cancelled = c.step() && c.int64(0) != 0;  // cancelled meanwhile: plan nothing more
       }
-      del.emplace(*cache_,
-                  "INSERT OR IGNORE INTO deliveries(directive_id, recipient_kind, recipient_id, recipient_name,"
+      del.emplace(*db_,
+                  "INSERT INTO deliveries(directive_id, recipient_kind, recipient_id, recipient_name,"
                   " channel, address, state, urgency_rank, next_attempt_ms, error_code, error_text,"
                   " token, fallback, fallback_after_ms, created_at_ms, updated_at_ms, purpose, note)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?14, ?15, ?12, ?12, ?16, ?17)");
-      ev.emplace(*cache_, kEventInsert);
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?14, ?15, ?12, ?12, ?16, ?17)"
+                  " ON CONFLICT DO NOTHING RETURNING id");
+      ev.emplace(*db_, kEventInsert);
     };
     auto end_part = [&] {
       del.reset();
@@ -144,7 +124,7 @@ class SqliteStore final : public Store {
     // transaction, as before; a larger one shows while the rest is added.
     begin();
     {
-      Statement existing(*cache_, "SELECT raw, intake_complete, received_at_ms FROM directives WHERE id = ?1");
+      Statement existing(*db_, "SELECT raw, intake_complete, received_at_ms FROM directives WHERE id = ?1");
       existing.bind(1, d.id);
       if (existing.step()) {
         out.same_content = existing.text(0) == raw;
@@ -171,10 +151,11 @@ class SqliteStore final : public Store {
       del->bind(8, int64_t{rank(d.urgency)}).bind(9, now).bind(10, p.error_code);
       del->bind(11, p.error_text).bind(12, now).bind(13, random_token());
       del->bind(14, p.fallback).bind(15, p.fallback_after_ms).bind(16, p.purpose).bind(17, p.note);
-      del->run();
-      if (sqlite3_changes(db_) == 0) return;  // resuming: it was added before the stop
+      const bool inserted = del->step();
+      const int64_t id = inserted ? del->int64(0) : 0;
+      del->reset();
+      if (!inserted) return;  // resuming: it was added before the stop
       ++added;
-      int64_t id = sqlite3_last_insert_rowid(db_);
       ev->bind(1, id).bind(2, d.id).bind(3, now).bind(4, "").bind(5, to_string(p.state));
       ev->bind(6, "intake").bind(7, p.error_code);
       ev->run();
@@ -189,7 +170,7 @@ class SqliteStore final : public Store {
     ev->run();
     del.reset();
     ev.reset();
-    Statement done(*cache_, "UPDATE directives SET intake_complete = 1 WHERE id = ?1");
+    Statement done(*db_, "UPDATE directives SET intake_complete = 1 WHERE id = ?1");
     done.bind(1, d.id);
     done.run();
     tx->commit();
@@ -201,7 +182,7 @@ class SqliteStore final : public Store {
 
   std::vector<DirectiveSummary> list_directives(size_t limit, size_t offset) override {
     std::lock_guard lock(rmu_);
-    Statement q(*rcache_, std::string(kSummarySelect) +
+    Statement q(*rdb_, std::string(kSummarySelect) +
                          " ORDER BY d.received_at_ms DESC, d.id LIMIT ?1 OFFSET ?2");
     q.bind(1, static_cast<int64_t>(limit)).bind(2, static_cast<int64_t>(offset));
     std::vector<DirectiveSummary> out;
@@ -211,7 +192,7 @@ class SqliteStore final : public Store {
 
   std::vector<DirectiveSummary> public_directives(int64_t since_ms, size_t limit) override {
     std::lock_guard lock(rmu_);
-    Statement q(*rcache_, std::string(kSummarySelect) +
+    Statement q(*rdb_, std::string(kSummarySelect) +
                          " WHERE d.zones <> '' AND d.received_at_ms >= ?1"
                          " ORDER BY d.received_at_ms DESC, d.id LIMIT ?2");
     q.bind(1, since_ms).bind(2, static_cast<int64_t>(limit));
@@ -225,9 +206,10 @@ class SqliteStore final : public Store {
     std::lock_guard lock(mu_);
     CancelOutcome out;
     check_batch();
-    Transaction tx(db_, *cache_);
+    Transaction tx(*db_);
     {
-      Statement q(*cache_, "SELECT cancelled_at_ms FROM directives WHERE id = ?1");
+      Statement q(*db_, pg_ ? "SELECT cancelled_at_ms FROM directives WHERE id = ?1 FOR UPDATE"
+                            : "SELECT cancelled_at_ms FROM directives WHERE id = ?1");
       q.bind(1, id);
       if (!q.step()) return out;
       out.found = true;
@@ -238,13 +220,13 @@ class SqliteStore final : public Store {
       }
     }
     out.cancelled_at_ms = now;
-    Statement up(*cache_, "UPDATE directives SET cancelled_at_ms = ?2, cancelled_by = ?3, cancel_reason = ?4 WHERE id = ?1");
+    Statement up(*db_, "UPDATE directives SET cancelled_at_ms = ?2, cancelled_by = ?3, cancel_reason = ?4 WHERE id = ?1");
     up.bind(1, id).bind(2, now).bind(3, by).bind(4, reason);
     up.run();
     // Only what has not left can be held back; sends in flight finish as they will.
     std::vector<int64_t> waiting;
     {
-      Statement q(*cache_, "SELECT id, state FROM deliveries WHERE directive_id = ?1");
+      Statement q(*db_, "SELECT id, state FROM deliveries WHERE directive_id = ?1");
       q.bind(1, id);
       while (q.step()) {
         auto st = parse_state(q.text(1)).value_or(DeliveryState::queued);
@@ -257,7 +239,7 @@ class SqliteStore final : public Store {
                         std::string("cancelled"), "the directive was cancelled", {}, {}};
     for (int64_t d : waiting)
       if (transition_locked(d, t, now).applied) ++out.cancelled;
-    Statement ev(*cache_, kEventInsert);
+    Statement ev(*db_, kEventInsert);
     ev.bind_null(1).bind(2, id).bind(3, now).bind(4, "").bind(5, "cancelled").bind(6, "operator:" + by);
     ev.bind(7, std::to_string(out.cancelled) + " deliveries cancelled" +
                    (reason.empty() ? std::string() : "; reason: " + reason));
@@ -269,7 +251,7 @@ class SqliteStore final : public Store {
   void record_event(const std::string& directive_id, const std::string& to_state, const std::string& source,
                     const std::string& detail, int64_t now) override {
     std::lock_guard lock(mu_);
-    Statement ev(*cache_, kEventInsert);
+    Statement ev(*db_, kEventInsert);
     ev.bind_null(1).bind(2, directive_id).bind(3, now).bind(4, "").bind(5, to_state).bind(6, source).bind(7, detail);
     ev.run();
   }
@@ -280,9 +262,9 @@ class SqliteStore final : public Store {
                                  bool* cancelled) override {
     std::lock_guard lock(mu_);
     check_batch();
-    Transaction tx(db_, *cache_);
+    Transaction tx(*db_);
     {
-      Statement q(*cache_, "SELECT cancelled_at_ms FROM directives WHERE id = ?1");
+      Statement q(*db_, "SELECT cancelled_at_ms FROM directives WHERE id = ?1");
       q.bind(1, directive_id);
       if (q.step() && !q.is_null(0)) {
         if (cancelled) *cancelled = true;
@@ -291,7 +273,7 @@ class SqliteStore final : public Store {
     }
     std::vector<ReplayItem> out;
     {
-      Statement q(*cache_,
+      Statement q(*db_,
                   "SELECT id, recipient_id, recipient_name, channel, state, address FROM deliveries"
                   " WHERE directive_id = ?1 AND purpose = 'directive' AND state IN ('failed', 'expired')"
                   " ORDER BY recipient_id, id");
@@ -313,11 +295,11 @@ class SqliteStore final : public Store {
       }
     }
     if (dry_run) return out;  // the transaction rolls back: nothing written
-    Statement up(*cache_,
+    Statement up(*db_,
                  "UPDATE deliveries SET state = 'queued', address = ?2, attempts = 0, next_attempt_ms = ?3,"
                  " token = ?4, gateway = '', provider_ref = '', error_code = '', error_text = '',"
                  " sent_at_ms = NULL, updated_at_ms = ?3 WHERE id = ?1 AND state IN ('failed', 'expired')");
-    Statement ev(*cache_, kEventInsert);
+    Statement ev(*db_, kEventInsert);
     for (const auto& it : out) {
       if (!it.skipped.empty()) continue;
       up.bind(1, it.delivery_id).bind(2, it.address).bind(3, now).bind(4, random_token());
@@ -334,7 +316,7 @@ class SqliteStore final : public Store {
 
   std::vector<OpenAck> open_acks(const std::string& recipient_id, int64_t now) override {
     std::lock_guard lock(mu_);
-    Statement q(*cache_,
+    Statement q(*db_,
                 "SELECT d.id, d.ack_code FROM directives d"
                 " WHERE d.ack_code <> '' AND d.cancelled_at_ms IS NULL AND d.received_at_ms >= ?2"
                 " AND EXISTS (SELECT 1 FROM deliveries x WHERE x.directive_id = d.id AND x.recipient_id = ?1"
@@ -352,10 +334,10 @@ class SqliteStore final : public Store {
     std::lock_guard lock(mu_);
     AckOutcome out;
     check_batch();
-    Transaction tx(db_, *cache_);
+    Transaction tx(*db_);
     std::vector<std::pair<int64_t, DeliveryState>> theirs;
     {
-      Statement q(*cache_,
+      Statement q(*db_,
                   "SELECT id, state, purpose FROM deliveries WHERE directive_id = ?1 AND recipient_id = ?2"
                   " AND purpose IN ('directive', 'reminder')");
       q.bind(1, directive_id).bind(2, recipient_id);
@@ -364,13 +346,13 @@ class SqliteStore final : public Store {
     if (theirs.empty()) return out;
     out.found = true;
     {
-      Statement ins(*cache_,
-                    "INSERT OR IGNORE INTO acks(directive_id, recipient_id, channel, at_ms, text, source)"
-                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+      Statement ins(*db_,
+                    "INSERT INTO acks(directive_id, recipient_id, channel, at_ms, text, source)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING");
       ins.bind(1, directive_id).bind(2, recipient_id).bind(3, to_string(channel)).bind(4, now);
       ins.bind(5, utf8_prefix(text, 1000)).bind(6, source);
       ins.run();
-      if (sqlite3_changes(db_) == 0) {
+      if (db_->changes() == 0) {
         out.already = true;
         return out;
       }
@@ -395,7 +377,7 @@ class SqliteStore final : public Store {
       }
       TransitionResult r = transition_locked(id, t, now);
       if (r.applied) ++(t.to == DeliveryState::cancelled ? out.held_back : out.acknowledged);
-      Statement settle(*cache_, "UPDATE deliveries SET fallback = '' WHERE id = ?1");
+      Statement settle(*db_, "UPDATE deliveries SET fallback = '' WHERE id = ?1");
       settle.bind(1, id);
       settle.run();
     }
@@ -405,7 +387,7 @@ class SqliteStore final : public Store {
 
   void record_reply(const ReplyRecord& r, int64_t now) override {
     std::lock_guard lock(mu_);
-    Statement ins(*cache_,
+    Statement ins(*db_,
                   "INSERT INTO replies(at_ms, channel, sender, text, outcome, directive_id, recipient_id, detail)"
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     ins.bind(1, now).bind(2, to_string(r.channel)).bind(3, utf8_prefix(r.sender, 100)).bind(4, utf8_prefix(r.text, 1000));
@@ -420,7 +402,7 @@ class SqliteStore final : public Store {
 
   std::vector<ReplyRow> replies(size_t limit) override {
     std::lock_guard lock(rmu_);
-    Statement q(*rcache_,
+    Statement q(*rdb_,
                 "SELECT id, at_ms, channel, sender, text, outcome, COALESCE(directive_id, ''),"
                 " COALESCE(recipient_id, ''), detail FROM replies ORDER BY id DESC LIMIT ?1");
     q.bind(1, static_cast<int64_t>(limit));
@@ -445,7 +427,7 @@ class SqliteStore final : public Store {
     std::lock_guard lock(rmu_);
     std::vector<AckRow> out;
     std::map<std::string, size_t> index;
-    Statement q(*rcache_,
+    Statement q(*rdb_,
                 "SELECT x.recipient_id, x.recipient_name, x.channel, x.state, a.channel, a.at_ms, a.text, a.source"
                 " FROM deliveries x LEFT JOIN acks a ON a.directive_id = x.directive_id AND a.recipient_id = x.recipient_id"
                 " WHERE x.directive_id = ?1 AND x.purpose = 'directive' AND x.recipient_kind = 'person'"
@@ -474,7 +456,7 @@ class SqliteStore final : public Store {
 
   std::vector<AckWatch> ack_watches(int64_t now) override {
     std::lock_guard lock(mu_);
-    Statement q(*cache_,
+    Statement q(*db_,
                 "SELECT id, urgency, ack_deadline_ms FROM directives WHERE ack_code <> ''"
                 " AND ack_deadline_ms IS NOT NULL AND cancelled_at_ms IS NULL AND received_at_ms >= ?1"
                 // Received after its deadline: nobody had time to acknowledge; no follow-ups.
@@ -492,7 +474,7 @@ class SqliteStore final : public Store {
       w.deadline_ms = q.int64(2);
       out.push_back(std::move(w));
     }
-    Statement f(*cache_, "SELECT kind FROM ack_timers WHERE directive_id = ?1");
+    Statement f(*db_, "SELECT kind FROM ack_timers WHERE directive_id = ?1");
     for (auto& w : out) {
       f.bind(1, w.directive_id);
       while (f.step()) w.fired.push_back(f.text(0));
@@ -505,7 +487,7 @@ class SqliteStore final : public Store {
     std::lock_guard lock(rmu_);
     // The first delivery that reached each person who has not acknowledged: a reminder goes
     // the same way.
-    Statement q(*rcache_,
+    Statement q(*rdb_,
                 "SELECT x.recipient_id, x.recipient_name, x.channel, x.address FROM deliveries x"
                 " WHERE x.directive_id = ?1 AND x.purpose = 'directive' AND x.recipient_kind = 'person'"
                 " AND x.address <> ''"
@@ -524,32 +506,36 @@ class SqliteStore final : public Store {
                     const std::vector<PlannedDelivery>& deliveries, int64_t now) override {
     std::lock_guard lock(mu_);
     check_batch();
-    Transaction tx(db_, *cache_);
-    Statement mark(*cache_, "INSERT OR IGNORE INTO ack_timers(directive_id, kind, fired_at_ms) VALUES (?1, ?2, ?3)");
+    Transaction tx(*db_);
+    Statement mark(*db_, "INSERT INTO ack_timers(directive_id, kind, fired_at_ms) VALUES (?1, ?2, ?3)"
+                         " ON CONFLICT DO NOTHING");
     mark.bind(1, directive_id).bind(2, kind).bind(3, now);
     mark.run();
-    if (sqlite3_changes(db_) == 0) return false;  // fired before
+    if (db_->changes() == 0) return false;  // fired before
     int rank_value = 0;
     {
-      Statement u(*cache_, "SELECT urgency FROM directives WHERE id = ?1");
+      Statement u(*db_, "SELECT urgency FROM directives WHERE id = ?1");
       u.bind(1, directive_id);
       if (u.step()) {
         const std::string v = u.text(0);
         rank_value = v == "hoa_toc" ? 3 : v == "thuong_khan" ? 2 : v == "khan" ? 1 : 0;
       }
     }
-    Statement del(*cache_,
-                  "INSERT OR IGNORE INTO deliveries(directive_id, recipient_kind, recipient_id, recipient_name,"
+    Statement del(*db_,
+                  "INSERT INTO deliveries(directive_id, recipient_kind, recipient_id, recipient_name,"
                   " channel, address, state, urgency_rank, next_attempt_ms, token, created_at_ms, updated_at_ms,"
-                  " purpose, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9, ?8, ?8, ?10, ?11)");
-    Statement ev(*cache_, kEventInsert);
+                  " purpose, note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9, ?8, ?8, ?10, ?11)"
+                  " ON CONFLICT DO NOTHING RETURNING id");
+    Statement ev(*db_, kEventInsert);
     for (const auto& p : deliveries) {
       del.bind(1, directive_id).bind(2, p.recipient_kind).bind(3, p.recipient_id).bind(4, p.recipient_name);
       del.bind(5, to_string(p.channel)).bind(6, p.address).bind(7, int64_t{rank_value}).bind(8, now);
       del.bind(9, random_token()).bind(10, p.purpose).bind(11, p.note);
-      del.run();
-      if (sqlite3_changes(db_) == 0) continue;  // the same message to the same person exists
-      ev.bind(1, sqlite3_last_insert_rowid(db_)).bind(2, directive_id).bind(3, now).bind(4, "").bind(5, "queued");
+      const bool inserted = del.step();
+      const int64_t id = inserted ? del.int64(0) : 0;
+      del.reset();
+      if (!inserted) continue;  // the same message to the same person exists
+      ev.bind(1, id).bind(2, directive_id).bind(3, now).bind(4, "").bind(5, "queued");
       ev.bind(6, "acks").bind(7, p.purpose + (p.note.empty() ? "" : ": " + p.note));
       ev.run();
     }
@@ -562,11 +548,11 @@ class SqliteStore final : public Store {
 
   std::optional<DirectiveDetail> directive(const std::string& id) override {
     std::lock_guard lock(rmu_);
-    Statement q(*rcache_, std::string(kSummarySelect) + " WHERE d.id = ?1");
+    Statement q(*rdb_, std::string(kSummarySelect) + " WHERE d.id = ?1");
     q.bind(1, id);
     if (!q.step()) return std::nullopt;
     DirectiveDetail out{summary(q), {}};
-    Statement c(*rcache_,
+    Statement c(*rdb_,
                 "SELECT channel, state, COUNT(*) FROM deliveries WHERE directive_id = ?1"
                 " GROUP BY channel, state ORDER BY channel, state");
     c.bind(1, id);
@@ -576,7 +562,7 @@ class SqliteStore final : public Store {
 
   std::vector<DeliveryRow> deliveries(const std::string& directive_id) override {
     std::lock_guard lock(rmu_);
-    Statement q(*rcache_, std::string(kDeliverySelect) +
+    Statement q(*rdb_, std::string(kDeliverySelect) +
                          " WHERE directive_id = ?1 ORDER BY recipient_id, channel");
     q.bind(1, directive_id);
     std::vector<DeliveryRow> out;
@@ -586,7 +572,7 @@ class SqliteStore final : public Store {
 
   std::vector<EventRow> events(const std::string& directive_id) override {
     std::lock_guard lock(rmu_);
-    Statement q(*rcache_,
+    Statement q(*rdb_,
                 "SELECT id, COALESCE(delivery_id, 0), directive_id, at_ms, from_state, to_state,"
                 " source, detail FROM events WHERE directive_id = ?1 ORDER BY id");
     q.bind(1, directive_id);
@@ -599,7 +585,7 @@ class SqliteStore final : public Store {
 
   std::vector<StateCount> delivery_counts() override {
     std::lock_guard lock(rmu_);
-    Statement c(*rcache_, "SELECT channel, state, COUNT(*) FROM deliveries GROUP BY channel, state");
+    Statement c(*rdb_, "SELECT channel, state, COUNT(*) FROM deliveries GROUP BY channel, state");
     std::vector<StateCount> out;
     while (c.step()) out.push_back(count_row(c));
     return out;
@@ -607,7 +593,7 @@ class SqliteStore final : public Store {
 
   int64_t directive_count() override {
     std::lock_guard lock(rmu_);
-    Statement c(*rcache_, "SELECT COUNT(*) FROM directives");
+    Statement c(*rdb_, "SELECT COUNT(*) FROM directives");
     c.step();
     return c.int64(0);
   }
@@ -615,7 +601,7 @@ class SqliteStore final : public Store {
   bool ping() override {
     std::lock_guard lock(rmu_);
     try {
-      Statement c(*rcache_, "SELECT 1");
+      Statement c(*rdb_, "SELECT 1");
       return c.step();
     } catch (const StoreError&) {
       return false;
@@ -626,8 +612,13 @@ class SqliteStore final : public Store {
                                          int64_t now, size_t limit) override {
     std::lock_guard lock(mu_);
     check_batch();
-    Transaction tx(db_, *cache_);
-    Statement q(*cache_,
+    Transaction tx(*db_);
+    if (pg_) {
+      auto out = claim_due_shared(channel, gateway, now, limit);
+      tx.commit();
+      return out;
+    }
+    Statement q(*db_,
                 "SELECT id, directive_id, recipient_id, address, token, attempts, state, recipient_name,"
                 " purpose, note FROM deliveries INDEXED BY deliveries_due"
                 " WHERE channel = ?1 AND state IN ('queued', 'retrying') AND next_attempt_ms <= ?2"
@@ -640,10 +631,10 @@ class SqliteStore final : public Store {
                      static_cast<int>(q.int64(5)) + 1, q.text(7), q.text(8), q.text(9)});
       from.push_back(q.text(6));
     }
-    Statement up(*cache_,
+    Statement up(*db_,
                  "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, gateway = ?2,"
                  " sending_since_ms = ?3, updated_at_ms = ?3 WHERE id = ?1");
-    Statement ev(*cache_, kEventInsert);
+    Statement ev(*db_, kEventInsert);
     for (size_t i = 0; i < out.size(); ++i) {
       up.bind(1, out[i].id).bind(2, gateway).bind(3, now);
       up.run();
@@ -656,20 +647,46 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  // PostgreSQL, several instances: one statement claims the rows no other instance holds
+  // (SKIP LOCKED), marks them with this instance's name, and writes their events.
+  std::vector<ClaimedDelivery> claim_due_shared(Channel channel, const std::string& gateway, int64_t now,
+                                                size_t limit) {
+    Statement q(*db_,
+                "WITH c AS (SELECT id, state, next_attempt_ms FROM deliveries"
+                "   WHERE channel = ?1 AND state IN ('queued', 'retrying') AND next_attempt_ms <= ?2"
+                "   ORDER BY urgency_rank DESC, next_attempt_ms, id LIMIT ?3 FOR UPDATE SKIP LOCKED),"
+                " u AS (UPDATE deliveries d SET state = 'sending', attempts = d.attempts + 1, gateway = ?4,"
+                "   sending_since_ms = ?2, updated_at_ms = ?2, claimed_by = ?5 FROM c WHERE d.id = c.id"
+                "   RETURNING d.id, d.directive_id, d.recipient_id, d.address, d.token, d.attempts, c.state AS from_state,"
+                "   d.recipient_name, d.purpose, d.note, d.urgency_rank, c.next_attempt_ms),"
+                " e AS (INSERT INTO events(delivery_id, directive_id, at_ms, from_state, to_state, source, detail)"
+                "   SELECT id, directive_id, ?2, from_state, 'sending', 'dispatcher',"
+                "   'attempt ' || attempts || ' via ' || ?4 FROM u)"
+                " SELECT id, directive_id, recipient_id, address, token, attempts, recipient_name, purpose, note"
+                " FROM u ORDER BY urgency_rank DESC, next_attempt_ms, id");
+    q.bind(1, to_string(channel)).bind(2, now).bind(3, static_cast<int64_t>(limit)).bind(4, gateway);
+    q.bind(5, options_.instance);
+    std::vector<ClaimedDelivery> out;
+    while (q.step())
+      out.push_back({q.int64(0), q.text(1), q.text(2), channel, q.text(3), q.text(4), static_cast<int>(q.int64(5)),
+                     q.text(6), q.text(7), q.text(8)});
+    return out;
+  }
+
   std::optional<int64_t> next_due_ms(Channel channel) override {
     std::lock_guard lock(mu_);
-    Statement q(*cache_,
+    Statement q(*db_,
                 "SELECT MIN(next_attempt_ms) FROM deliveries"
                 " WHERE channel = ?1 AND state IN ('queued', 'retrying')");
     q.bind(1, to_string(channel));
-    if (!q.step() || sqlite3_column_type(q.handle(), 0) == SQLITE_NULL) return std::nullopt;
+    if (!q.step() || q.is_null(0)) return std::nullopt;
     return q.int64(0);
   }
 
   TransitionResult transition(int64_t id, const TransitionRequest& t) override {
     std::lock_guard lock(mu_);
     check_batch();
-    Transaction tx(db_, *cache_);
+    Transaction tx(*db_);
     TransitionResult r = transition_locked(id, t, now_ms());
     tx.commit();
     return r;
@@ -678,17 +695,27 @@ class SqliteStore final : public Store {
   size_t expire_unconfirmed(int64_t now) override {
     std::lock_guard lock(mu_);
     std::vector<std::pair<int64_t, int64_t>> due;  // id, wait
+    std::optional<Transaction> tx;
+    // PostgreSQL: every instance looks; each takes the rows no other holds.
+    if (pg_) {
+      check_batch();
+      tx.emplace(*db_);
+    }
     {
-      Statement q(*cache_,
-                  "SELECT id, fallback_after_ms FROM deliveries WHERE state = 'sent' AND fallback != ''"
-                  " AND fallback_after_ms > 0 AND COALESCE(sent_at_ms, updated_at_ms) + fallback_after_ms <= ?1"
-                  " LIMIT 1000");
+      static const std::string kDue =
+          "SELECT id, fallback_after_ms FROM deliveries WHERE state = 'sent' AND fallback <> ''"
+          " AND fallback_after_ms > 0 AND COALESCE(sent_at_ms, updated_at_ms) + fallback_after_ms <= ?1"
+          " LIMIT 1000";
+      static const std::string kDueShared = kDue + " FOR UPDATE SKIP LOCKED";
+      Statement q(*db_, pg_ ? kDueShared : kDue);
       q.bind(1, now);
       while (q.step()) due.emplace_back(q.int64(0), q.int64(1));
     }
     if (due.empty()) return 0;
-    check_batch();
-    Transaction tx(db_, *cache_);
+    if (!tx) {
+      check_batch();
+      tx.emplace(*db_);
+    }
     for (const auto& [id, wait] : due) {
       TransitionRequest t;
       t.to = DeliveryState::expired;
@@ -698,13 +725,13 @@ class SqliteStore final : public Store {
       t.error_text = "no delivery receipt within " + std::to_string(wait / 1000) + " s";
       transition_locked(id, t, now);
     }
-    tx.commit();
+    tx->commit();
     return due.size();
   }
 
   std::optional<DeliveryRow> delivery(int64_t id) override {
     std::lock_guard lock(mu_);
-    Statement q(*cache_, std::string(kDeliverySelect) + " WHERE id = ?1");
+    Statement q(*db_, std::string(kDeliverySelect) + " WHERE id = ?1");
     q.bind(1, id);
     if (!q.step()) return std::nullopt;
     return delivery_row(q);
@@ -714,7 +741,7 @@ class SqliteStore final : public Store {
                                                       const std::string& ref) override {
     if (ref.empty()) return std::nullopt;
     std::lock_guard lock(mu_);
-    Statement q(*cache_, std::string(kDeliverySelect) +
+    Statement q(*db_, std::string(kDeliverySelect) +
                          " WHERE gateway = ?1 AND provider_ref = ?2"
                          " AND provider_ref <> '' ORDER BY id DESC LIMIT 1");
     q.bind(1, gateway).bind(2, ref);
@@ -726,16 +753,17 @@ class SqliteStore final : public Store {
                                                    int64_t delivery_id, const TransitionRequest& t) override {
     std::lock_guard lock(mu_);
     check_batch();
-    Transaction tx(db_, *cache_);
+    Transaction tx(*db_);
     const int64_t now = now_ms();
-    Statement seen(*cache_, "INSERT OR IGNORE INTO zalo_events(msg_id, event, at_ms) VALUES (?1, ?2, ?3)");
+    Statement seen(*db_, "INSERT INTO zalo_events(msg_id, event, at_ms) VALUES (?1, ?2, ?3)"
+                         " ON CONFLICT DO NOTHING");
     seen.bind(1, msg_id).bind(2, event).bind(3, now);
     seen.run();
-    if (sqlite3_changes(db_) == 0) return std::nullopt;  // rolls back: nothing new
+    if (db_->changes() == 0) return std::nullopt;  // rolls back: nothing new
     TransitionResult r = transition_locked(delivery_id, t, now);
     // Zalo resends an unanswered event for 12 hours; a week of keys is plenty. A repeat
     // after that is harmless anyway: states only move forward.
-    Statement prune(*cache_, "DELETE FROM zalo_events WHERE at_ms < ?1");
+    Statement prune(*db_, "DELETE FROM zalo_events WHERE at_ms < ?1");
     prune.bind(1, now - kZaloEventKeepMs);
     prune.run();
     tx.commit();
@@ -753,7 +781,7 @@ class SqliteStore final : public Store {
     static const std::string kByToken =
         std::string(kDeliverySelect).replace(std::string(kDeliverySelect).rfind(" FROM "), 0, ", token") +
         " WHERE token >= ?1 AND token < ?2";
-    Statement q(*cache_, kByToken);
+    Statement q(*db_, kByToken);
     q.bind(1, selector);
     q.bind(2, selector + "\x7f");
     while (q.step())
@@ -763,7 +791,7 @@ class SqliteStore final : public Store {
 
   std::optional<TakenIn> taken_in(const std::string& id) override {
     std::lock_guard lock(mu_);
-    Statement q(*cache_, "SELECT raw, intake_complete FROM directives WHERE id = ?1");
+    Statement q(*db_, "SELECT raw, intake_complete FROM directives WHERE id = ?1");
     q.bind(1, id);
     if (!q.step()) return std::nullopt;
     return TakenIn{q.text(0), q.int64(1) != 0};
@@ -771,7 +799,7 @@ class SqliteStore final : public Store {
 
   std::optional<std::string> directive_raw(const std::string& id) override {
     std::lock_guard lock(mu_);
-    Statement q(*cache_, "SELECT raw FROM directives WHERE id = ?1");
+    Statement q(*db_, "SELECT raw FROM directives WHERE id = ?1");
     q.bind(1, id);
     if (!q.step()) return std::nullopt;
     return q.text(0);
@@ -780,20 +808,22 @@ class SqliteStore final : public Store {
   size_t recover_in_flight(int64_t now, int64_t grace_ms) override {
     std::lock_guard lock(mu_);
     check_batch();
-    Transaction tx(db_, *cache_);
-    Statement ev(*cache_,
+    Transaction tx(*db_);
+    Statement ev(*db_,
                  "INSERT INTO events(delivery_id, directive_id, at_ms, from_state, to_state, source,"
                  " detail) SELECT id, directive_id, ?1, 'sending', 'retrying', 'recovery',"
                  " 'in flight at restart; resend after ' || ?2 || ' ms unless a receipt settles it'"
-                 " FROM deliveries WHERE state = 'sending'");
-    ev.bind(1, now).bind(2, grace_ms);
+                 " FROM deliveries WHERE state = 'sending' AND claimed_by IN ('', ?3)");
+    ev.bind(1, now).bind(2, grace_ms).bind(3, options_.instance);
     ev.run();
-    Statement up(*cache_,
+    // Only this instance's own claims (on SQLite, all): another instance's are its own
+    // until its lease runs out (take_over).
+    Statement up(*db_,
                  "UPDATE deliveries SET state = 'retrying', next_attempt_ms = ?1 + ?2,"
-                 " sending_since_ms = NULL, updated_at_ms = ?1 WHERE state = 'sending'");
-    up.bind(1, now).bind(2, grace_ms);
+                 " sending_since_ms = NULL, updated_at_ms = ?1 WHERE state = 'sending' AND claimed_by IN ('', ?3)");
+    up.bind(1, now).bind(2, grace_ms).bind(3, options_.instance);
     up.run();
-    size_t n = static_cast<size_t>(sqlite3_changes(db_));
+    size_t n = static_cast<size_t>(db_->changes());
     tx.commit();
     return n;
   }
@@ -801,17 +831,17 @@ class SqliteStore final : public Store {
   size_t release_unsent(const std::vector<int64_t>& ids, int64_t now) override {
     std::lock_guard lock(mu_);
     check_batch();
-    Transaction tx(db_, *cache_);
-    Statement up(*cache_,
-                 "UPDATE deliveries SET state = 'retrying', attempts = MAX(attempts - 1, 0), next_attempt_ms = ?2,"
+    Transaction tx(*db_);
+    Statement up(*db_,
+                 "UPDATE deliveries SET state = 'retrying', attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, next_attempt_ms = ?2,"
                  " sending_since_ms = NULL, updated_at_ms = ?2 WHERE id = ?1 AND state = 'sending'");
-    Statement ev(*cache_, kEventInsert);
-    Statement dir(*cache_, "SELECT directive_id FROM deliveries WHERE id = ?1");
+    Statement ev(*db_, kEventInsert);
+    Statement dir(*db_, "SELECT directive_id FROM deliveries WHERE id = ?1");
     size_t n = 0;
     for (int64_t id : ids) {
       up.bind(1, id).bind(2, now);
       up.run();
-      if (sqlite3_changes(db_) == 0) continue;
+      if (db_->changes() == 0) continue;
       ++n;
       dir.bind(1, id);
       std::string directive_id = dir.step() ? dir.text(0) : std::string();
@@ -826,7 +856,7 @@ class SqliteStore final : public Store {
 
   std::map<std::string, std::string> gateway_state(const std::string& gateway) override {
     std::lock_guard lock(mu_);
-    Statement q(*cache_, "SELECT key, value FROM gateway_state WHERE gateway = ?1");
+    Statement q(*db_, "SELECT key, value FROM gateway_state WHERE gateway = ?1");
     q.bind(1, gateway);
     std::map<std::string, std::string> out;
     while (q.step()) out[q.text(0)] = q.text(1);
@@ -837,8 +867,8 @@ class SqliteStore final : public Store {
                          const std::map<std::string, std::string>& values) override {
     std::lock_guard lock(mu_);
     check_batch();
-    Transaction tx(db_, *cache_);
-    Statement up(*cache_,
+    Transaction tx(*db_);
+    Statement up(*db_,
                  "INSERT INTO gateway_state(gateway, key, value, updated_at_ms) VALUES (?1, ?2, ?3, ?4)"
                  " ON CONFLICT(gateway, key) DO UPDATE SET value = excluded.value,"
                  " updated_at_ms = excluded.updated_at_ms");
@@ -849,12 +879,81 @@ class SqliteStore final : public Store {
     tx.commit();
   }
 
+  bool shared() const override { return pg_; }
+
+  void renew_lease(int64_t now) override {
+    if (!pg_) return;
+    std::lock_guard lock(cmu_);
+    Statement up(*cdb_,
+                 "INSERT INTO instances(name, host, pid, started_at_ms, heartbeat_ms, lease_ms)"
+                 " VALUES (?1, ?2, ?3, ?4, " + std::string(kServerNowMs) + ", ?5)"
+                 " ON CONFLICT (name) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms,"
+                 " lease_ms = excluded.lease_ms, host = excluded.host, pid = excluded.pid");
+    up.bind(1, options_.instance).bind(2, host_name()).bind(3, static_cast<int64_t>(::getpid()));
+    up.bind(4, now).bind(5, options_.lease_ms);
+    up.run();
+  }
+
+  size_t take_over(int64_t now, int64_t grace_ms) override {
+    if (!pg_) return 0;
+    std::lock_guard lock(mu_);
+    check_batch();
+    Transaction tx(*db_);
+    Statement q(*db_,
+                "WITH gone AS (SELECT name FROM instances WHERE heartbeat_ms + lease_ms < " +
+                    std::string(kServerNowMs) + " AND name <> ?3),"
+                " t AS (SELECT id, claimed_by FROM deliveries WHERE state = 'sending'"
+                "   AND claimed_by IN (SELECT name FROM gone) FOR UPDATE SKIP LOCKED),"
+                " u AS (UPDATE deliveries d SET state = 'retrying', next_attempt_ms = ?1 + ?2,"
+                "   sending_since_ms = NULL, updated_at_ms = ?1, claimed_by = '' FROM t WHERE d.id = t.id"
+                "   RETURNING d.id, d.directive_id, t.claimed_by),"
+                " e AS (INSERT INTO events(delivery_id, directive_id, at_ms, from_state, to_state, source, detail)"
+                "   SELECT id, directive_id, ?1, 'sending', 'retrying', 'takeover',"
+                "   'claimed by ' || claimed_by || ', whose lease ran out; taken over by ' || ?3 ||"
+                "   '; resend after ' || ?2 || ' ms unless a receipt settles it' FROM u)"
+                " SELECT COUNT(*) FROM u");
+    q.bind(1, now).bind(2, grace_ms).bind(3, options_.instance);
+    const size_t n = q.step() ? static_cast<size_t>(q.int64(0)) : 0;
+    q.reset();
+    tx.commit();
+    return n;
+  }
+
+  int64_t take_rate_tokens(const std::string& gateway, int64_t want, double rate, double burst) override {
+    if (!pg_ || rate <= 0) return want;
+    std::lock_guard lock(cmu_);
+    // Refilled on the server's clock, so that the instances' clocks need not agree.
+    Statement q(*cdb_,
+                "WITH now AS (SELECT " + std::string(kServerNowMs) + " AS ms),"
+                " b AS (SELECT r.gateway, LEAST(?4::float8, r.tokens + GREATEST(0, now.ms - r.updated_ms) * ?3::float8 / 1000.0) AS t,"
+                "   now.ms FROM rate_buckets r, now WHERE r.gateway = ?1 FOR UPDATE OF r)"
+                " UPDATE rate_buckets r SET tokens = b.t - LEAST(?2, FLOOR(b.t)), updated_ms = GREATEST(r.updated_ms, b.ms)"
+                " FROM b WHERE r.gateway = b.gateway RETURNING LEAST(?2, FLOOR(b.t))::bigint");
+    auto take = [&]() -> std::optional<int64_t> {
+      q.bind(1, gateway).bind(2, want).bind(3, std::to_string(rate)).bind(4, std::to_string(burst));
+      std::optional<int64_t> granted;
+      if (q.step()) granted = std::max<int64_t>(0, q.int64(0));
+      q.reset();
+      return granted;
+    };
+    if (auto granted = take()) return *granted;
+    // The gateway's first request: its bucket starts full.
+    Statement ins(*cdb_, "INSERT INTO rate_buckets(gateway, tokens, updated_ms) VALUES (?1, ?2::float8, " +
+                             std::string(kServerNowMs) + ") ON CONFLICT (gateway) DO NOTHING");
+    ins.bind(1, gateway).bind(2, std::to_string(burst));
+    ins.run();
+    return take().value_or(0);
+  }
+
   // Applies one transition inside the caller's transaction (mu_ held).
   TransitionResult transition_locked(int64_t id, const TransitionRequest& t, int64_t now) {
     TransitionResult r;
     std::string directive_id;
     {
-      Statement q(*cache_, "SELECT state, directive_id FROM deliveries WHERE id = ?1");
+      // Another instance may be applying a receipt to the same delivery: the row is held
+      // until this transaction ends.
+      Statement q(*db_, pg_ ? "SELECT state, directive_id FROM deliveries WHERE id = ?1 FOR UPDATE"
+                            : "SELECT state, directive_id FROM deliveries WHERE id = ?1");
       q.bind(1, id);
       if (!q.step()) return r;
       r.found = true;
@@ -864,9 +963,9 @@ class SqliteStore final : public Store {
     r.applied = transition_allowed(r.from, t.to, t.cause);
     if (r.applied) {
       r.state = t.to;
-      Statement up(*cache_,
+      Statement up(*db_,
                    "UPDATE deliveries SET state = ?2, updated_at_ms = ?3,"
-                   " error_code = CASE WHEN ?4 IS NULL THEN error_code ELSE ?4 END,"
+                   " error_code = CASE WHEN CAST(?4 AS TEXT) IS NULL THEN error_code ELSE ?4 END,"
                    " error_text = CASE WHEN ?4 IS NULL THEN error_text ELSE ?5 END,"
                    " next_attempt_ms = COALESCE(?6, next_attempt_ms),"
                    " sending_since_ms = CASE WHEN ?2 = 'sending' THEN sending_since_ms ELSE NULL END,"
@@ -880,7 +979,7 @@ class SqliteStore final : public Store {
       up.run();
     }
     if (t.provider_ref && !t.provider_ref->empty()) {
-      Statement up(*cache_, "UPDATE deliveries SET provider_ref = ?2 WHERE id = ?1 AND provider_ref = ''");
+      Statement up(*db_, "UPDATE deliveries SET provider_ref = ?2 WHERE id = ?1 AND provider_ref = ''");
       up.bind(1, id).bind(2, *t.provider_ref);
       up.run();
     }
@@ -891,12 +990,12 @@ class SqliteStore final : public Store {
     if (!r.applied)
       detail += std::string(detail.empty() ? "" : "; ") + "no change (" +
                 std::string(to_string(t.to)) + " after " + std::string(to_string(r.from)) + ")";
-    Statement ev(*cache_, kEventInsert);
+    Statement ev(*db_, kEventInsert);
     ev.bind(1, id).bind(2, directive_id).bind(3, now).bind(4, to_string(r.from));
     ev.bind(5, to_string(r.state)).bind(6, t.source).bind(7, detail);
     ev.run();
     if (r.applied && t.settle_fallback) {
-      Statement settle(*cache_, "UPDATE deliveries SET fallback = '' WHERE id = ?1");
+      Statement settle(*db_, "UPDATE deliveries SET fallback = '' WHERE id = ?1");
       settle.bind(1, id);
       settle.run();
     }
@@ -907,7 +1006,7 @@ class SqliteStore final : public Store {
 
   // Queues the next channel of `id`'s fallback chain, once; 0 when there is none.
   int64_t spawn_fallback(int64_t id, int64_t now, const std::string& reason) {
-    Statement q(*cache_,
+    Statement q(*db_,
                 "SELECT directive_id, recipient_kind, recipient_id, recipient_name, urgency_rank,"
                 " fallback, fallback_after_ms, channel FROM deliveries WHERE id = ?1");
     q.bind(1, id);
@@ -919,26 +1018,27 @@ class SqliteStore final : public Store {
     auto colon = first.find(':');
     if (colon == std::string::npos) return 0;
     std::string channel = first.substr(0, colon), address = first.substr(colon + 1);
-    Statement ins(*cache_,
-                  "INSERT OR IGNORE INTO deliveries(directive_id, recipient_kind, recipient_id,"
+    Statement ins(*db_,
+                  "INSERT INTO deliveries(directive_id, recipient_kind, recipient_id,"
                   " recipient_name, channel, address, state, urgency_rank, next_attempt_ms, token,"
                   " fallback, fallback_after_ms, fallback_of, created_at_ms, updated_at_ms)"
-                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9, ?10, ?11, ?12, ?8, ?8)");
+                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?8, ?9, ?10, ?11, ?12, ?8, ?8)"
+                  " ON CONFLICT DO NOTHING");
     ins.bind(1, q.text(0)).bind(2, q.text(1)).bind(3, q.text(2)).bind(4, q.text(3));
     ins.bind(5, channel).bind(6, address).bind(7, q.int64(4)).bind(8, now).bind(9, random_token());
     ins.bind(10, rest).bind(11, q.int64(6)).bind(12, id);
     ins.run();
     const std::string directive_id = q.text(0), from_channel = q.text(7);
     // The chain moves on exactly once, even if this delivery fails again later.
-    Statement clear(*cache_, "UPDATE deliveries SET fallback = '' WHERE id = ?1");
+    Statement clear(*db_, "UPDATE deliveries SET fallback = '' WHERE id = ?1");
     clear.bind(1, id);
     clear.run();
-    Statement find(*cache_, "SELECT id FROM deliveries WHERE directive_id = ?1 AND recipient_id = "
+    Statement find(*db_, "SELECT id FROM deliveries WHERE directive_id = ?1 AND recipient_id = "
                         "(SELECT recipient_id FROM deliveries WHERE id = ?2) AND channel = ?3 AND fallback_of = ?2");
     find.bind(1, directive_id).bind(2, id).bind(3, channel);
     if (!find.step()) return 0;  // that channel already had a delivery: nothing new to send
     int64_t next = find.int64(0);
-    Statement ev(*cache_, kEventInsert);
+    Statement ev(*db_, kEventInsert);
     ev.bind(1, next).bind(2, directive_id).bind(3, now).bind(4, "").bind(5, "queued");
     ev.bind(6, "fallback").bind(7, "instead of " + from_channel + " delivery " + std::to_string(id) + " (" + reason + ")");
     ev.run();
@@ -978,7 +1078,7 @@ class SqliteStore final : public Store {
 
   // The directive's row (not yet complete) and its ack code.
   void insert_directive(const Directive& d, std::string_view raw, int64_t now) {
-    Statement ins(*cache_,
+    Statement ins(*db_,
                   "INSERT INTO directives(id, number, issuer_code, issuer_name, issued_at, subject,"
                   " urgency, confidentiality, ack_required, ack_deadline_ms, raw, received_at_ms, zones,"
                   " intake_complete) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0)");
@@ -995,7 +1095,9 @@ class SqliteStore final : public Store {
     ins.run();
     if (d.ack_required) {
       // Unique among directives still open for acknowledgement: a reply names it by this.
-      Statement taken(*cache_,
+      // Instances choosing codes at once take turns.
+      if (pg_) Statement(*db_, "SELECT pg_advisory_xact_lock(7305010001)").run();
+      Statement taken(*db_,
                       "SELECT 1 FROM directives WHERE ack_code = ?1 AND cancelled_at_ms IS NULL"
                       " AND received_at_ms >= ?2 LIMIT 1");
       std::string code = acks::derive_ack_code(d.number, d.id, [&](const std::string& c) {
@@ -1004,7 +1106,7 @@ class SqliteStore final : public Store {
         taken.reset();
         return found;
       });
-      Statement up(*cache_, "UPDATE directives SET ack_code = ?2 WHERE id = ?1");
+      Statement up(*db_, "UPDATE directives SET ack_code = ?2 WHERE id = ?1");
       up.bind(1, d.id).bind(2, code);
       up.run();
     }
@@ -1021,18 +1123,14 @@ class SqliteStore final : public Store {
       " (SELECT COUNT(*) FROM deliveries x WHERE x.directive_id = d.id),"
       " d.zones, d.cancelled_at_ms, d.cancelled_by, d.cancel_reason, d.ack_code, d.intake_complete FROM directives d";
 
-  /// BEGIN IMMEDIATE takes the write lock up front, so a busy store fails at the start
-  /// rather than half-way; rolls back unless committed. Inside a batch() it is a savepoint:
-  /// its own failure undoes only its own writes, and the batch commits the rest together.
+  /// Begins a transaction (SQLite: BEGIN IMMEDIATE, which takes the write lock up front,
+  /// so a busy store fails at the start rather than half-way); rolls back unless
+  /// committed. Inside a batch() it is a savepoint: its own failure undoes only its own
+  /// writes, and the batch commits the rest together.
   class Transaction {
    public:
-    explicit Transaction(sqlite3* db) : db_(db), cache_(nullptr), nested_(sqlite3_get_autocommit(db) == 0) {
-      run(nested_ ? "SAVEPOINT herald_tx" : "BEGIN IMMEDIATE");
-    }
-    /// The same, with its statements prepared once (savepoints are per store call).
-    Transaction(sqlite3* db, sqlite::StatementCache& cache)
-        : db_(db), cache_(&cache), nested_(sqlite3_get_autocommit(db) == 0) {
-      run(nested_ ? "SAVEPOINT herald_tx" : "BEGIN IMMEDIATE");
+    explicit Transaction(sql::Connection& c) : c_(c), nested_(c.in_transaction()) {
+      run(nested_ ? "SAVEPOINT herald_tx" : c_.begin_sql());
     }
     ~Transaction() {
       if (done_) return;
@@ -1044,7 +1142,8 @@ class SqliteStore final : public Store {
           run("ROLLBACK");
         }
       } catch (const StoreError&) {
-        // Nothing more to undo: SQLite rolled the transaction back itself.
+        // Nothing more to undo: the backend ended the transaction itself (SQLite on an
+        // I/O error, PostgreSQL when the connection went).
       }
     }
     void commit() {
@@ -1053,20 +1152,16 @@ class SqliteStore final : public Store {
     }
 
    private:
-    void run(const char* sql) {
-      if (cache_) Statement(*cache_, sql).run();
-      else sqlite::exec(db_, sql);
-    }
-    sqlite3* db_;
-    sqlite::StatementCache* cache_;
+    void run(const char* sql) { Statement(c_, sql).run(); }
+    sql::Connection& c_;
     bool nested_;
     bool done_ = false;
   };
 
-  /// A store call inside a batch whose transaction SQLite already rolled back (an I/O
-  /// error, a full disk) must not run on its own in autocommit mode.
+  /// A store call inside a batch whose transaction the backend already ended (an I/O
+  /// error, a full disk, a lost connection) must not run on its own in autocommit mode.
   void check_batch() const {
-    if (in_batch_ && sqlite3_get_autocommit(db_) != 0)
+    if (in_batch_ && (!db_->in_transaction() || db_->transaction_failed()))
       throw StoreError("the batch's transaction was rolled back by an earlier error", true);
   }
 
@@ -1102,32 +1197,18 @@ class SqliteStore final : public Store {
             parse_state(c.text(1)).value_or(DeliveryState::queued), c.int64(2)};
   }
 
-  void migrate() {
-    Statement v(*cache_, "PRAGMA user_version");
-    v.step();
-    int64_t version = v.int64(0);
-    v.reset();
-    if (version > static_cast<int64_t>(migrations::kSqlite.size()))
-      throw StoreError("store schema version " + std::to_string(version) +
-                       " is newer than this heraldd knows (" +
-                       std::to_string(migrations::kSqlite.size()) + "): refusing to open");
-    for (size_t i = static_cast<size_t>(version); i < migrations::kSqlite.size(); ++i) {
-      Transaction tx(db_, *cache_);
-      sqlite::exec(db_, migrations::kSqlite[i]);
-      sqlite::exec(db_, ("PRAGMA user_version = " + std::to_string(i + 1)).c_str());
-      tx.commit();
-    }
-  }
-
-  sqlite3* db_ = nullptr;
-  std::unique_ptr<sqlite::StatementCache> cache_;
+  std::unique_ptr<sql::Connection> db_;
   // Recursive: batch() holds it while the calls it makes take it again.
   std::recursive_mutex mu_;
   bool in_batch_ = false;
   // The read connection (API reads), with its own lock.
-  sqlite3* rdb_ = nullptr;
-  std::unique_ptr<sqlite::StatementCache> rcache_;
+  std::unique_ptr<sql::Connection> rdb_;
   std::mutex rmu_;
+  // PostgreSQL: the lease and shared rate limits, with their own lock.
+  std::unique_ptr<sql::Connection> cdb_;
+  std::mutex cmu_;
+  const bool pg_;
+  const SharedStoreOptions options_;
 };
 
 }  // namespace
@@ -1137,7 +1218,109 @@ std::unique_ptr<Store> open_sqlite_store(const std::string& path, int64_t busy_t
   // every allocation. Only possible before SQLite initialises (later it is refused, harmlessly).
   static std::once_flag once;
   std::call_once(once, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
-  return std::make_unique<SqliteStore>(path, busy_timeout_ms);
+  if (auto dir = std::filesystem::path(path).parent_path(); !dir.empty()) std::filesystem::create_directories(dir);
+  auto db = std::make_unique<sqlite::Connection>(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, busy_timeout_ms);
+  db->exec("PRAGMA journal_mode=WAL");
+  // FULL: a directive is acked to the broker right after its commit, so the commit must
+  // survive a power loss too, not just a process crash.
+  db->exec("PRAGMA synchronous=FULL");
+  // Migrations run with foreign keys off (a table rebuild needs it), then are checked.
+  db->exec("PRAGMA foreign_keys=OFF");
+  {
+    Statement v(*db, "PRAGMA user_version");
+    v.step();
+    const int64_t version = v.int64(0);
+    v.reset();
+    if (version > static_cast<int64_t>(migrations::kSqlite.size()))
+      throw StoreError("store schema version " + std::to_string(version) + " is newer than this heraldd knows (" +
+                       std::to_string(migrations::kSqlite.size()) + "): refusing to open");
+    for (size_t i = static_cast<size_t>(version); i < migrations::kSqlite.size(); ++i) {
+      db->exec("BEGIN IMMEDIATE");
+      try {
+        db->exec(migrations::kSqlite[i]);
+        db->exec("PRAGMA user_version = " + std::to_string(i + 1));
+        db->exec("COMMIT");
+      } catch (...) {
+        if (db->in_transaction()) db->exec("ROLLBACK");
+        throw;
+      }
+    }
+  }
+  {
+    Statement fk(*db, "PRAGMA foreign_key_check");
+    if (fk.step()) throw StoreError("store fails its foreign key check after migration (table " + fk.text(0) + ")");
+  }
+  db->exec("PRAGMA foreign_keys=ON");
+  // A second connection for the API's reads: in WAL mode it reads the last committed
+  // state without waiting for a writer, so a million-delivery intake or a batch of
+  // outcomes never stalls /readyz or the dashboard.
+  auto rdb = std::make_unique<sqlite::Connection>(path, SQLITE_OPEN_READWRITE, busy_timeout_ms);
+  rdb->exec("PRAGMA query_only=1");
+  return std::make_unique<SqlStore>(std::move(db), std::move(rdb), nullptr, SharedStoreOptions{});
+}
+
+std::unique_ptr<Store> open_postgres_store(const std::string& conninfo, const SharedStoreOptions& options) {
+  if (options.instance.empty()) throw StoreError("store.instance is empty: each instance needs a name of its own");
+  auto db = std::make_unique<pg::Connection>(conninfo);
+  // Instances starting together migrate one at a time (a session lock, released below or
+  // when the connection closes).
+  constexpr const char* kMigrationLock = "7305010000";
+  db->exec(std::string("SELECT pg_advisory_lock(") + kMigrationLock + ")");
+  auto unlock = [&] {
+    try {
+      db->exec(std::string("SELECT pg_advisory_unlock(") + kMigrationLock + ")");
+    } catch (const StoreError&) {
+      // The lock went with the connection.
+    }
+  };
+  try {
+    db->exec("CREATE TABLE IF NOT EXISTS herald_schema (version BIGINT NOT NULL)");
+    int64_t version = 0;
+    {
+      Statement v(*db, "SELECT MAX(version) FROM herald_schema");
+      if (v.step() && !v.is_null(0)) version = v.int64(0);
+    }
+    if (version > static_cast<int64_t>(migrations::kPostgres.size()))
+      throw StoreError("store schema version " + std::to_string(version) + " is newer than this heraldd knows (" +
+                       std::to_string(migrations::kPostgres.size()) + "): refusing to open");
+    for (size_t i = static_cast<size_t>(version); i < migrations::kPostgres.size(); ++i) {
+      db->exec("BEGIN");
+      try {
+        db->exec(migrations::kPostgres[i]);
+        db->exec("DELETE FROM herald_schema");
+        db->exec("INSERT INTO herald_schema(version) VALUES (" + std::to_string(i + 1) + ")");
+        db->exec("COMMIT");
+      } catch (...) {
+        try {
+          db->exec("ROLLBACK");
+        } catch (const StoreError&) {
+        }
+        throw;
+      }
+    }
+    // Two live instances under one name would take each other's claims for their own.
+    Statement q(*db, std::string("SELECT host, pid, ") + kServerNowMs +
+                         " - heartbeat_ms, lease_ms FROM instances WHERE name = ?1");
+    q.bind(1, options.instance);
+    if (q.step()) {
+      const std::string host = q.text(0);
+      const int64_t pid = q.int64(1), age = q.int64(2), lease = q.int64(3);
+      const bool ours = host == host_name() && (pid == ::getpid() || ::kill(static_cast<pid_t>(pid), 0) != 0);
+      if (age < lease && !ours)
+        throw StoreError("another heraldd (host " + host + ", pid " + std::to_string(pid) + ") uses the instance name '" +
+                         options.instance + "' and renewed its lease " + std::to_string(age) +
+                         " ms ago: give each instance its own store.instance");
+    }
+  } catch (...) {
+    unlock();
+    throw;
+  }
+  unlock();
+  auto rdb = std::make_unique<pg::Connection>(conninfo);
+  auto control = std::make_unique<pg::Connection>(conninfo);
+  auto store = std::make_unique<SqlStore>(std::move(db), std::move(rdb), std::move(control), options);
+  store->renew_lease(now_ms());
+  return store;
 }
 
 }  // namespace herald

@@ -112,4 +112,43 @@ std::string Statement::text(int col) const {
            : std::string();
 }
 
+namespace {
+
+class SqliteCursor final : public sql::Cursor {
+ public:
+  SqliteCursor(StatementCache& cache, std::string_view sql) : st_(cache, sql) {}
+  void bind(int i, std::string_view v) override { st_.bind(i, v); }
+  void bind(int i, int64_t v) override { st_.bind(i, v); }
+  void bind_null(int i) override { st_.bind_null(i); }
+  bool step() override { return st_.step(); }
+  void reset() override { st_.reset(); }
+  int64_t int64(int col) const override { return st_.int64(col); }
+  bool is_null(int col) const override { return st_.is_null(col); }
+  std::string text(int col) const override { return st_.text(col); }
+
+ private:
+  Statement st_;
+};
+
+}  // namespace
+
+Connection::Connection(const std::string& path, int flags, int64_t busy_timeout_ms) {
+  if (sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+    std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    throw StoreError("cannot open store " + path + ": " + msg);
+  }
+  sqlite3_busy_timeout(db_, static_cast<int>(busy_timeout_ms));
+  cache_ = std::make_unique<StatementCache>(db_);
+}
+
+Connection::~Connection() {
+  cache_.reset();  // statements before their connection
+  sqlite3_close(db_);
+}
+
+std::unique_ptr<sql::Cursor> Connection::cursor(std::string_view sql) {
+  return std::make_unique<SqliteCursor>(*cache_, sql);
+}
+
 }  // namespace herald::sqlite

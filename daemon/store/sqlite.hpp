@@ -7,6 +7,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "store/sql.hpp"
 #include "store/store.hpp"
 
 namespace herald::sqlite {
@@ -68,5 +69,28 @@ class Statement {
 
 [[noreturn]] void fail(sqlite3* db, std::string_view what);
 void exec(sqlite3* db, const char* sql);
+
+/// The store's view of one SQLite connection (it owns the handle).
+class Connection final : public sql::Connection {
+ public:
+  /// Opens `path` with `flags` (SQLITE_OPEN_*); throws StoreError.
+  Connection(const std::string& path, int flags, int64_t busy_timeout_ms);
+  ~Connection() override;
+  sqlite3* db() const { return db_; }
+
+  sql::Dialect dialect() const override { return sql::Dialect::sqlite; }
+  std::unique_ptr<sql::Cursor> cursor(std::string_view sql) override;
+  void exec(const std::string& sql) override { sqlite::exec(db_, sql.c_str()); }
+  int64_t changes() const override { return sqlite3_changes(db_); }
+  bool in_transaction() const override { return sqlite3_get_autocommit(db_) == 0; }
+  // SQLite ends a transaction itself on some errors (I/O, full disk): then it is gone.
+  bool transaction_failed() const override { return false; }
+  // Takes the write lock up front, so a busy store fails at the start, not half-way.
+  const char* begin_sql() const override { return "BEGIN IMMEDIATE"; }
+
+ private:
+  sqlite3* db_ = nullptr;
+  std::unique_ptr<StatementCache> cache_;
+};
 
 }  // namespace herald::sqlite

@@ -1,6 +1,6 @@
 #pragma once
 // The durable store: directives, their deliveries, and the append-only event log.
-// SQLite implements it today; a PostgreSQL store can implement the same interface.
+// SQLite (one heraldd) and PostgreSQL (several sharing the work) implement it.
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -349,9 +349,38 @@ class Store {
   virtual std::map<std::string, std::string> gateway_state(const std::string& gateway) = 0;
   virtual void put_gateway_state(const std::string& gateway,
                                  const std::map<std::string, std::string>& values) = 0;
+
+  // ---- several instances (PostgreSQL) -------------------------------------------------------
+  /// True when other heraldd may share this store: claims carry this instance's name and
+  /// lease, and rate limits are shared through the store.
+  virtual bool shared() const { return false; }
+  /// Renews this instance's lease (its claims stay its own while it is renewed). Throws
+  /// StoreError when the store cannot be reached: the caller must stop sending once the
+  /// lease may have run out.
+  virtual void renew_lease(int64_t /*now_ms*/) {}
+  /// Deliveries left `sending` by instances whose lease ran out (they died or lost the
+  /// store): `retrying`, due after `grace_ms` so that receipts for sends that did leave
+  /// can settle them first. Returns how many.
+  virtual size_t take_over(int64_t /*now_ms*/, int64_t /*grace_ms*/) { return 0; }
+  /// Up to `want` sends of `gateway`'s rate, shared by every instance: a token bucket of
+  /// `rate_per_s` refilled on the store's clock, holding at most `burst`.
+  virtual int64_t take_rate_tokens(const std::string& /*gateway*/, int64_t want, double /*rate_per_s*/,
+                                   double /*burst*/) {
+    return want;
+  }
+};
+
+/// How one instance of several shares a store.
+struct SharedStoreOptions {
+  std::string instance;    // unique among the instances sharing the store
+  int64_t lease_ms = 15000;  // claims of an instance not heard from for this long are taken over
 };
 
 /// Opens (creating and migrating as needed) an SQLite store in WAL mode.
 std::unique_ptr<Store> open_sqlite_store(const std::string& path, int64_t busy_timeout_ms = 5000);
+
+/// Opens (migrating as needed) a PostgreSQL store shared by several instances. Refuses to
+/// start when another live instance uses the same name.
+std::unique_ptr<Store> open_postgres_store(const std::string& conninfo, const SharedStoreOptions& options);
 
 }  // namespace herald

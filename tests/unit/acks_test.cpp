@@ -84,7 +84,7 @@ class Acks : public ::testing::Test {
   std::string code(const std::string& id) { return store_->directive(id)->summary.ack_code; }
 
   test::TempDir tmp_;
-  std::unique_ptr<Store> store_ = open_sqlite_store(tmp_.file("herald.db"));
+  std::unique_ptr<Store> store_ = test::open_store(tmp_.file("herald.db"));
   std::shared_ptr<const Directory> dir_;
   Config cfg_;
   const int64_t now_ = now_ms();

@@ -25,7 +25,7 @@ class ApiTest : public ::testing::Test {
   ApiTest()
       : dir_(test::example_directory()),
         config_(test::config_with(dir_)),
-        store_(open_sqlite_store(tmp_.file("herald.db"))),
+        store_(test::open_store(tmp_.file("herald.db"))),
         ctx_{*store_, metrics_, config_.http, [this] { return broker_up_; }, nullptr, {}, nullptr, {}, nullptr, {}, {}, {}, {}, nullptr} {
     config_.broker.password = Secret(kPassword, "env:HERALD_AMQP_PASSWORD");
     config_.http.admin_tokens.push_back({"office", Role::operator_, Secret(kToken, "env:X")});

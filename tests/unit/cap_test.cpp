@@ -167,7 +167,7 @@ TEST(Announcement, ReadsTheLoudspeakerTextElseTheSummary) {
 class PublicDirectives : public ::testing::Test {
  protected:
   test::TempDir tmp_;
-  std::unique_ptr<Store> store_ = open_sqlite_store(tmp_.file("herald.db"));
+  std::unique_ptr<Store> store_ = test::open_store(tmp_.file("herald.db"));
 };
 
 TEST_F(PublicDirectives, ListedByZonesAndCancelledOnce) {

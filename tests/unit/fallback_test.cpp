@@ -136,7 +136,7 @@ class FallbackStore : public ::testing::Test {
   void SetUp() override {
     dir_ = directory();
     cfg_ = test::config_with(dir_);
-    store_ = open_sqlite_store(tmp_.file("herald.db"));
+    store_ = test::open_store(tmp_.file("herald.db"));
     Directive d = directive_to({{RecipientRef::Kind::group, "xa"}});
     Plan p = plan_deliveries(d, *dir_, cfg_);
     ASSERT_TRUE(store_->commit_directive(d, "{}", p.deliveries).created);

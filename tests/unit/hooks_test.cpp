@@ -30,7 +30,7 @@ class HooksTest : public ::testing::Test {
   HooksTest()
       : dir_(test::example_directory()),
         config_(test::config_with(dir_)),
-        store_(open_sqlite_store(tmp_.file("herald.db"))),
+        store_(test::open_store(tmp_.file("herald.db"))),
         ctx_{*store_, metrics_, config_.http, [] { return true; }, &gateways_, {}, nullptr, {}, nullptr, {}, {}, {}, {}, nullptr} {}
 
   void SetUp() override {

@@ -111,7 +111,7 @@ class RedactionTest : public ::testing::Test {
   RedactionTest()
       : dir_(test::example_directory()),
         config_(test::config_with(dir_)),
-        store_(open_sqlite_store(tmp_.file("herald.db"))) {
+        store_(test::open_store(tmp_.file("herald.db"))) {
     config_.dispatch.max_attempts = 2;
     config_.dispatch.backoff_initial_ms = 1;
     config_.dispatch.backoff_max_ms = 2;

@@ -22,7 +22,7 @@ class StoreDispatchTest : public ::testing::Test {
     auto parsed = parse_directive(test::seed_json());
     ASSERT_TRUE(parsed.directive) << parsed.summary();
     seed_ = *parsed.directive;
-    store_ = open_sqlite_store(tmp_.file("herald.db"));
+    store_ = test::open_store(tmp_.file("herald.db"));
   }
 
   static PlannedDelivery planned(const std::string& who, Channel channel = Channel::sms,

@@ -41,7 +41,7 @@ class StoreTest : public ::testing::Test {
 };
 
 TEST_F(StoreTest, CommitCreatesDirectiveDeliveriesAndEvents) {
-  auto store = open_sqlite_store(path_);
+  auto store = test::open_store(path_);
   EXPECT_TRUE(store->ping());
   EXPECT_EQ(store->directive_count(), 0);
 
@@ -103,7 +103,7 @@ TEST_F(StoreTest, CommitCreatesDirectiveDeliveriesAndEvents) {
 }
 
 TEST_F(StoreTest, SecondCommitOfTheSameIdAddsNothing) {
-  auto store = open_sqlite_store(path_);
+  auto store = test::open_store(path_);
   ASSERT_TRUE(store->commit_directive(seed_, test::seed_json(), plan_.deliveries).created);
 
   IntakeOutcome again = store->commit_directive(seed_, test::seed_json(), plan_.deliveries);
@@ -122,7 +122,7 @@ TEST_F(StoreTest, SecondCommitOfTheSameIdAddsNothing) {
 }
 
 TEST_F(StoreTest, FailedDeliveriesAreCountedByState) {
-  auto store = open_sqlite_store(path_);
+  auto store = test::open_store(path_);
   Directive d = seed_;
   d.id = "test/no-contact";
   PlannedDelivery failed{"person", "vt-huyen-uy", "Huỳnh Văn Em (giả định)", Channel::sms, "",
@@ -151,7 +151,7 @@ TEST_F(StoreTest, FailedDeliveriesAreCountedByState) {
 
 TEST_F(StoreTest, EventsCannotBeChangedOrDeleted) {
   {
-    auto store = open_sqlite_store(path_);
+    auto store = test::open_store(path_);
     store->commit_directive(seed_, test::seed_json(), plan_.deliveries);
   }
   test::RawDb db(path_);
@@ -171,8 +171,9 @@ TEST_F(StoreTest, EventsCannotBeChangedOrDeleted) {
 }
 
 TEST_F(StoreTest, ReopeningKeepsDataAndDoesNotMigrateAgain) {
+  if (test::postgres_mode()) GTEST_SKIP() << "SQLite's file and PRAGMA user_version (shared_store_test covers PostgreSQL's)";
   {
-    auto store = open_sqlite_store(path_);
+    auto store = test::open_store(path_);
     store->commit_directive(seed_, test::seed_json(), plan_.deliveries);
   }
   const auto version = static_cast<int64_t>(migrations::kSqlite.size());
@@ -184,7 +185,7 @@ TEST_F(StoreTest, ReopeningKeepsDataAndDoesNotMigrateAgain) {
     // if the file were recreated the marker would be gone.
     ASSERT_EQ(db.exec("CREATE TABLE reopen_marker(x)"), SQLITE_OK);
   }
-  auto store = open_sqlite_store(path_);
+  auto store = test::open_store(path_);
   EXPECT_EQ(store->directive_count(), 1);
   EXPECT_EQ(store->deliveries(test::kSeedId).size(), 92u);
   EXPECT_FALSE(store->commit_directive(seed_, test::seed_json(), plan_.deliveries).created);
@@ -195,13 +196,14 @@ TEST_F(StoreTest, ReopeningKeepsDataAndDoesNotMigrateAgain) {
 }
 
 TEST_F(StoreTest, StoreFromANewerHeralddIsRefused) {
+  if (test::postgres_mode()) GTEST_SKIP() << "SQLite's file and PRAGMA user_version (shared_store_test covers PostgreSQL's)";
   std::filesystem::create_directories(tmp_.path() / "store");
   {
     test::RawDb db(path_);
     ASSERT_EQ(db.exec("CREATE TABLE directives(id TEXT); PRAGMA user_version = 99"), SQLITE_OK);
   }
   try {
-    open_sqlite_store(path_);
+    test::open_store(path_);
     FAIL() << "opened a store of schema version 99";
   } catch (const StoreError& e) {
     EXPECT_EQ(std::string(e.what()),
@@ -213,8 +215,9 @@ TEST_F(StoreTest, StoreFromANewerHeralddIsRefused) {
 }
 
 TEST_F(StoreTest, UnwritableLocationIsAStoreError) {
+  if (test::postgres_mode()) GTEST_SKIP() << "SQLite's file and PRAGMA user_version (shared_store_test covers PostgreSQL's)";
   test::write_file(tmp_.file("file"), "x");
-  EXPECT_THROW(open_sqlite_store(tmp_.file("file/herald.db")), std::exception);
+  EXPECT_THROW(test::open_store(tmp_.file("file/herald.db")), std::exception);
 }
 
 // A large directive is committed in parts, so that sending starts while the rest is
@@ -241,7 +244,7 @@ class PartedIntakeTest : public StoreTest {
 };
 
 TEST_F(PartedIntakeTest, PartsAreVisibleBeforeTheWholeIsTakenIn) {
-  auto store = open_sqlite_store(path_);
+  auto store = test::open_store(path_);
   const auto all = many(12500);  // parts: 1,000, then 10,000, then the last 1,500
   std::vector<std::pair<int64_t, bool>> seen;  // (deliveries visible, complete) at each part
   IntakeOutcome out = store->commit_directive(seed_, "{}", source(all), [&] {
@@ -261,7 +264,7 @@ TEST_F(PartedIntakeTest, PartsAreVisibleBeforeTheWholeIsTakenIn) {
 TEST_F(PartedIntakeTest, AnIntakeStoppedHalfWayIsFinishedByTheRedeliveredMessage) {
   const auto all = many(2500);
   {
-    auto store = open_sqlite_store(path_);
+    auto store = test::open_store(path_);
     EXPECT_THROW(store->commit_directive(seed_, "{}", source(all, 1700)), std::runtime_error);
     // The first part (1,000) is in; the second was rolled back with the stop.
     EXPECT_EQ(scalar("SELECT COUNT(*) FROM deliveries"), 1000);
@@ -271,7 +274,7 @@ TEST_F(PartedIntakeTest, AnIntakeStoppedHalfWayIsFinishedByTheRedeliveredMessage
     EXPECT_FALSE(store->commit_directive(seed_, "{\"other\": 1}", source(all)).created);
     EXPECT_FALSE(store->taken_in(seed_.id)->complete);
   }
-  auto store = open_sqlite_store(path_);  // as after a restart
+  auto store = test::open_store(path_);  // as after a restart
   IntakeOutcome out = store->commit_directive(seed_, "{}", source(all));
   EXPECT_TRUE(out.created);
   EXPECT_TRUE(out.resumed);
@@ -285,7 +288,7 @@ TEST_F(PartedIntakeTest, AnIntakeStoppedHalfWayIsFinishedByTheRedeliveredMessage
 }
 
 TEST_F(PartedIntakeTest, ADirectiveCancelledWhileTakenInGetsNoMoreDeliveries) {
-  auto store = open_sqlite_store(path_);
+  auto store = test::open_store(path_);
   const auto all = many(12500);
   bool cancelled = false;
   IntakeOutcome out = store->commit_directive(seed_, "{}", source(all), [&] {

@@ -6,6 +6,11 @@
 #include <stdexcept>
 
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
+
+#include <functional>
+#include <mutex>
+#include <set>
 
 namespace herald::test {
 
@@ -80,6 +85,80 @@ Config config_with(std::shared_ptr<const Directory> dir, std::vector<Channel> en
 const std::string& seed_json() {
   static const std::string text = read_file(source_path("tests/data/seed-158-CV-HU.json"));
   return text;
+}
+
+bool postgres_mode() {
+  const char* v = std::getenv("HERALD_TEST_STORE");
+  return v && std::string(v) == "postgres";
+}
+
+namespace {
+
+// The server's conninfo without a database: HERALD_TEST_PG, else what scripts/services
+// wrote to <state>/env.
+std::string server_conninfo() {
+  if (const char* v = std::getenv("HERALD_TEST_PG")) return v;
+  const char* state = std::getenv("HERALD_STATE_DIR");
+  const std::string env = state ? std::string(state) + "/env" : source_path(".state/env");
+  std::ifstream in(env);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("HERALD_PG_CONNINFO=", 0) == 0) {
+      std::string v = line.substr(19);
+      if (v.size() >= 2 && (v.front() == '\'' || v.front() == '"')) v = v.substr(1, v.size() - 2);
+      return v;
+    }
+  throw std::runtime_error("HERALD_TEST_STORE=postgres, but neither HERALD_TEST_PG nor " + env +
+                           " names a server: run scripts/services start postgres");
+}
+
+void run_sql(const std::string& conninfo, const std::string& sql, bool ignore_errors = false) {
+  PGconn* c = PQconnectdb(conninfo.c_str());
+  if (PQstatus(c) != CONNECTION_OK) {
+    std::string msg = PQerrorMessage(c);
+    PQfinish(c);
+    throw std::runtime_error("cannot connect to PostgreSQL (" + conninfo + "): " + msg);
+  }
+  PGresult* r = PQexec(c, sql.c_str());
+  const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+  std::string msg = PQresultErrorMessage(r);
+  PQclear(r);
+  PQfinish(c);
+  if (!ok && !ignore_errors) throw std::runtime_error("PostgreSQL: " + sql + ": " + msg);
+}
+
+std::mutex schemas_mu;
+std::set<std::string>* schemas = nullptr;  // created by this process, dropped at exit
+
+std::string database_conninfo() {
+  static const std::string conninfo = [] {
+    const std::string server = server_conninfo();
+    if (server.find("dbname=") != std::string::npos) return server;
+    // Created once; a second process racing to create it gets "already exists".
+    run_sql(server + " dbname=postgres", "CREATE DATABASE herald_unit", true);
+    return server + " dbname=herald_unit";
+  }();
+  return conninfo;
+}
+
+}  // namespace
+
+std::string postgres_conninfo(const std::string& path) {
+  const std::string schema = "t_" + std::to_string(std::hash<std::string>{}(path));
+  const std::string db = database_conninfo();
+  std::lock_guard lock(schemas_mu);
+  if (!schemas) {
+    schemas = new std::set<std::string>;
+    std::atexit([] {
+      for (const auto& s : *schemas) run_sql(database_conninfo(), "DROP SCHEMA IF EXISTS " + s + " CASCADE", true);
+    });
+  }
+  if (schemas->insert(schema).second) run_sql(db, "CREATE SCHEMA IF NOT EXISTS " + schema);
+  return db + " options='-csearch_path=" + schema + "'";
+}
+
+std::unique_ptr<Store> open_store(const std::string& path, const std::string& instance, int64_t busy_timeout_ms) {
+  if (!postgres_mode()) return open_sqlite_store(path, busy_timeout_ms);
+  return open_postgres_store(postgres_conninfo(path), {instance, 15000});
 }
 
 }  // namespace herald::test

@@ -8,6 +8,7 @@
 
 #include "config/config.hpp"
 #include "directory/directory.hpp"
+#include "store/store.hpp"
 
 namespace herald::test {
 
@@ -47,5 +48,16 @@ Config config_with(std::shared_ptr<const Directory> dir,
 /// tests/data/seed-158-CV-HU.json, the directive 158-CV/HU of Huyện ủy Châu Thành.
 const std::string& seed_json();
 inline constexpr const char* kSeedId = "hu-chauthanh/158-CV/HU/2021";
+
+/// True when the store suites run on PostgreSQL (HERALD_TEST_STORE=postgres).
+bool postgres_mode();
+/// The conninfo of a PostgreSQL store of its own for `path` (a schema named after it, in
+/// the database HERALD_TEST_PG names, or `herald_unit` on the server scripts/services
+/// runs); the schema is created now and dropped when the test process ends.
+std::string postgres_conninfo(const std::string& path);
+/// The store the suites test: SQLite at `path`, or in postgres_mode() the PostgreSQL
+/// store for `path`, as instance `instance`. Opening the same path again reopens it.
+std::unique_ptr<Store> open_store(const std::string& path, const std::string& instance = "unit",
+                                  int64_t busy_timeout_ms = 5000);
 
 }  // namespace herald::test

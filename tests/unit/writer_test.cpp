@@ -18,7 +18,7 @@ namespace {
 
 class StoreWriterTest : public ::testing::Test {
  protected:
-  void SetUp() override { store_ = open_sqlite_store(tmp_.file("herald.db")); }
+  void SetUp() override { store_ = test::open_store(tmp_.file("herald.db")); }
 
   /// Runs the loop until `n` completions have run (bounded, so a broken writer fails).
   void run_until(const std::atomic<int>& done, int n) {

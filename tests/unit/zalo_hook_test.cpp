@@ -27,7 +27,7 @@ class ZaloHookTest : public ::testing::Test {
   ZaloHookTest()
       : dir_(test::example_directory()),
         config_(test::config_with(dir_)),
-        store_(open_sqlite_store(tmp_.file("herald.db"))),
+        store_(test::open_store(tmp_.file("herald.db"))),
         ctx_{*store_, metrics_, config_.http, [] { return true; }, &gateways_, {}, nullptr, {}, nullptr, {}, {}, {}, {}, nullptr} {}
 
   void SetUp() override {
@@ -169,7 +169,7 @@ TEST(ZaloStore, DeliveryByProviderRefIsPerGateway) {
   test::TempDir tmp;
   auto dir = test::example_directory();
   Config config = test::config_with(dir);
-  auto store = open_sqlite_store(tmp.file("herald.db"));
+  auto store = test::open_store(tmp.file("herald.db"));
   Metrics metrics;
   Intake intake(*store, [&] { return dir; }, config, metrics);
   ASSERT_EQ(intake.take(test::seed_json()).kind, IntakeResult::Kind::committed);
