@@ -43,7 +43,8 @@ void Dispatcher::start() {
     log::warning(n, " deliveries were in flight when heraldd last stopped; they are resent after ",
                  cfg_.dispatch.resume_grace_ms, " ms unless their receipts arrive first");
   for (auto& lane : lanes_) {
-    lane.gateway->restore(store_.gateway_state(lane.gateway->name()));
+    lane.credentials_seen = store_.gateway_state(lane.gateway->name());
+    lane.gateway->restore(lane.credentials_seen);
     log::info("dispatching ", to_string(lane.channel), " through gateway ", lane.gateway->name());
   }
   if (control_) lease_tick();
@@ -613,15 +614,43 @@ void Dispatcher::finish(Lane& lane, const ClaimedDelivery& c, const SendResult& 
 }
 
 void Dispatcher::refresh(Lane& lane) {
-  if (lane.refreshing) return;
-  auto req = lane.gateway->refresh_request();
-  if (!req) return;
+  if (lane.refreshing || !lane.gateway->refresh_request()) return;
   lane.refreshing = true;
+  if (!control_) {
+    send_refresh(lane);
+    return;
+  }
+  // Several instances share the gateway's credentials, and a rotated refresh token is good
+  // once: when another instance has refreshed them since this one last looked, its
+  // credentials are taken instead of refreshing again (which would spend a token already
+  // spent).
+  writer_.submit([name = lane.gateway->name()](Store& s) { return s.gateway_state(name); },
+                 [this, &lane](std::optional<std::map<std::string, std::string>>&& kept, const std::string& error) {
+                   if (error.empty() && kept && !kept->empty() && *kept != lane.credentials_seen) {
+                     lane.gateway->restore(*kept);
+                     lane.credentials_seen = std::move(*kept);
+                     log::info("gateway ", lane.gateway->name(), ": another instance refreshed the credentials");
+                     lane.refreshing = false;
+                     ++lane.credentials;
+                     request_pump();
+                     return;
+                   }
+                   send_refresh(lane);
+                 });
+}
+
+void Dispatcher::send_refresh(Lane& lane) {
+  auto req = lane.gateway->refresh_request();
+  if (!req) {
+    lane.refreshing = false;
+    return;
+  }
   log::info("gateway ", lane.gateway->name(), ": credentials expired, refreshing");
   curl_.perform(std::move(*req), [this, &lane](net::HttpResponse&& resp) {
     std::map<std::string, std::string> persist;
     bool ok = lane.gateway->apply_refresh(resp, persist);
     // A rotated refresh token is only good once: keep the new one before using it.
+    if (ok) lane.credentials_seen = persist;
     writer_.submit(
         [name = lane.gateway->name(), persist = std::move(persist)](Store& s) {
           if (!persist.empty()) s.put_gateway_state(name, persist);

@@ -11,6 +11,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <deque>
 #include <list>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -85,6 +86,7 @@ class Dispatcher {
     std::string sms_text;
     decltype(RenderedSms{}.size.coding) sms_coding{};
     uint64_t credentials = 0;  // how many refreshes succeeded: which credentials a send used
+    std::map<std::string, std::string> credentials_seen;  // what the store held when last read or written
     // A shared store: sends of the gateway's rate granted to this instance (the store's
     // bucket is shared by every instance), and the next time to ask when it had none.
     int64_t shared_tokens = 0;
@@ -120,8 +122,10 @@ class Dispatcher {
   /// `credentials_current`: the send used the lane's current credentials (a token_expired
   /// answer to a send made before the last refresh must not refresh again).
   void finish(Lane& lane, const ClaimedDelivery& c, const SendResult& r, bool credentials_current = true);
-  /// Renews the gateway's credentials once, however many sends reported them expired.
+  /// Renews the gateway's credentials once, however many sends reported them expired
+  /// (with a shared store, unless another instance already has).
   void refresh(Lane& lane);
+  void send_refresh(Lane& lane);
   void release_unsent(std::vector<int64_t> ids);
   void maybe_drained();
   /// After a refresh's answer and its persisted credentials are in (on the loop).

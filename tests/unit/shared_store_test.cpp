@@ -2,6 +2,7 @@
 // and take-over, the restart rule limited to an instance's own claims, the shared rate
 // limit, names in use, the schema version. Runs with HERALD_TEST_STORE=postgres (CTest's
 // pg.* tests); with SQLite it has nothing to test and says so.
+#include <atomic>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -161,6 +162,41 @@ TEST_F(SharedStoreTest, TheSameDirectiveTakenInByTwoInstancesAtOnceIsTakenInOnce
   EXPECT_EQ(db.scalar("SELECT COUNT(*) FROM directives"), 1);
   EXPECT_EQ(db.scalar("SELECT COUNT(*) FROM deliveries"), 3000);
   EXPECT_EQ(db.scalar("SELECT intake_complete FROM directives"), 1);
+}
+
+TEST_F(SharedStoreTest, AFollowUpFiresOnceWhicheverInstancesTryAtOnce) {
+  commit("d1", 3);
+  std::vector<PlannedDelivery> reminders;
+  for (int i = 0; i < 3; ++i)
+    reminders.push_back({"person", "p" + std::to_string(i), "N", Channel::sms, "+849120" + std::to_string(10000 + i),
+                         DeliveryState::queued, "", "", {}, 0, "reminder", "reminder:0"});
+  std::atomic<int> fired{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i)
+    threads.emplace_back([&, i] {
+      Store& s = i % 2 ? *a_ : *b_;
+      if (s.add_followup("d1", "reminder:0", reminders, now_ms())) ++fired;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(fired.load(), 1);
+  test::RawDb db(path_);
+  EXPECT_EQ(db.scalar("SELECT COUNT(*) FROM deliveries WHERE purpose = 'reminder'"), 3);
+  EXPECT_EQ(db.scalar("SELECT COUNT(*) FROM ack_timers WHERE kind = 'reminder:0'"), 1);
+}
+
+TEST_F(SharedStoreTest, AReceiptAtAnotherInstanceMovesTheDeliveryOnce) {
+  commit("d1", 1);
+  auto claimed = a_->claim_due(Channel::sms, kGateway, now_ms(), 1);
+  ASSERT_EQ(claimed.size(), 1u);
+  // The receipt reaches "b" while "a" records the gateway's answer: each sees the other's.
+  auto row = b_->delivery_by_token(claimed[0].token);
+  ASSERT_TRUE(row.has_value());
+  TransitionRequest sent{DeliveryState::sent, Cause::gateway_accepted, "gateway:kannel-local", "", {}, {}, {}, {}};
+  TransitionRequest delivered{DeliveryState::delivered, Cause::receipt, "receipt:kannel-local", "", {}, {}, {}, {}};
+  std::thread t([&] { a_->transition(claimed[0].id, sent); });
+  b_->transition(row->id, delivered);
+  t.join();
+  EXPECT_EQ(a_->delivery(claimed[0].id)->state, DeliveryState::delivered);
 }
 
 TEST_F(SharedStoreTest, AStoreFromANewerHeralddIsRefused) {

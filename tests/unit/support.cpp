@@ -149,7 +149,7 @@ std::string postgres_conninfo(const std::string& path) {
   if (!schemas) {
     schemas = new std::set<std::string>;
     std::atexit([] {
-      for (const auto& s : *schemas) run_sql(database_conninfo(), "DROP SCHEMA IF EXISTS " + s + " CASCADE", true);
+      for (const auto& s : *schemas) run_sql(database_conninfo(), "SET client_min_messages = warning; DROP SCHEMA IF EXISTS " + s + " CASCADE", true);
     });
   }
   if (schemas->insert(schema).second) run_sql(db, "CREATE SCHEMA IF NOT EXISTS " + schema);
