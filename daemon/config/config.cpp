@@ -388,7 +388,7 @@ ConfigLoad read_config(const std::optional<YAML::Node>& root, Diagnostics& d, co
           it->second.loudspeaker.audio_dir = (std::filesystem::path(c.store.path).parent_path() / "audio").string();
         else if (it->second.enabled)
           d.error(top.mark("channels"),
-                  "channels.loudspeaker.audio_dir is required with store.backend postgres (there is no store "
+                  "channels.loudspeaker.audio.dir is required with store.backend postgres (there is no store "
                   "folder to keep the audio beside)");
       }
     }

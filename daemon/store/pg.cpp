@@ -144,7 +144,10 @@ std::unique_ptr<sql::Cursor> Connection::cursor(std::string_view sql) {
   return std::make_unique<PgCursor>(*this, rewrite_params(sql));
 }
 
-bool Connection::in_transaction() const { return PQtransactionStatus(conn_) != PQTRANS_IDLE; }
+bool Connection::in_transaction() const {
+  const auto st = PQtransactionStatus(conn_);
+  return st == PQTRANS_INTRANS || st == PQTRANS_INERROR || st == PQTRANS_ACTIVE;
+}
 
 bool Connection::transaction_failed() const {
   return PQstatus(conn_) != CONNECTION_OK || PQtransactionStatus(conn_) == PQTRANS_INERROR;
@@ -169,7 +172,11 @@ void Connection::fail(PGresult* res, std::string_view what) {
   while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
   const bool down = PQstatus(conn_) != CONNECTION_OK || unavailable_state(state ? state : "");
   PQclear(res);
-  throw StoreError(std::string(what) + ": " + msg + (state ? " (SQLSTATE " + std::string(state) + ")" : ""), down);
+  std::string text = std::string(what) + ": " + msg + (state ? " (SQLSTATE " + std::string(state) + ")" : "");
+  // A deadlock victim, a serialization failure: the same work run again succeeds.
+  if (state && (std::string_view(state) == "40P01" || std::string_view(state) == "40001"))
+    throw StoreError::conflicting(text);
+  throw StoreError(text, down);
 }
 
 void Connection::exec(const std::string& sql) {

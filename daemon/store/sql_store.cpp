@@ -251,6 +251,7 @@ class SqlStore final : public Store {
   void record_event(const std::string& directive_id, const std::string& to_state, const std::string& source,
                     const std::string& detail, int64_t now) override {
     std::lock_guard lock(mu_);
+    check_batch();
     Statement ev(*db_, kEventInsert);
     ev.bind_null(1).bind(2, directive_id).bind(3, now).bind(4, "").bind(5, to_state).bind(6, source).bind(7, detail);
     ev.run();
@@ -387,6 +388,7 @@ class SqlStore final : public Store {
 
   void record_reply(const ReplyRecord& r, int64_t now) override {
     std::lock_guard lock(mu_);
+    check_batch();
     Statement ins(*db_,
                   "INSERT INTO replies(at_ms, channel, sender, text, outcome, directive_id, recipient_id, detail)"
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
@@ -1147,6 +1149,10 @@ class SqlStore final : public Store {
       }
     }
     void commit() {
+      // A transaction the backend ended (a lost connection, SQLite's own rollback) must
+      // not be "committed" on a fresh session, where COMMIT would only warn.
+      if (!c_.in_transaction() || c_.transaction_failed())
+        throw StoreError("the transaction was lost before its commit", true);
       run(nested_ ? "RELEASE herald_tx" : "COMMIT");
       done_ = true;
     }

@@ -28,9 +28,18 @@ class StoreError : public std::runtime_error {
   explicit StoreError(const std::string& what, bool unavailable = false)
       : std::runtime_error(what), unavailable_(unavailable) {}
   bool unavailable() const { return unavailable_; }
+  /// Another instance's transaction got in the way (PostgreSQL chose this one to end a
+  /// deadlock): running the same work again is the cure.
+  bool conflict() const { return conflict_; }
+  static StoreError conflicting(const std::string& what) {
+    StoreError e(what);
+    e.conflict_ = true;
+    return e;
+  }
 
  private:
   bool unavailable_ = false;
+  bool conflict_ = false;
 };
 
 struct StateCount {

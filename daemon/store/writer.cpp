@@ -107,7 +107,17 @@ void StoreWriter::run() {
       store_.batch([&] {
         for (Item& item : batch) {
           try {
-            store_.atomically([&] { item.work(store_); });
+            // Several instances on PostgreSQL: an item chosen to end a deadlock with
+            // another instance's batch is undone alone, and runs again.
+            for (int attempt = 1;; ++attempt) {
+              try {
+                store_.atomically([&] { item.work(store_); });
+                break;
+              } catch (const StoreError& e) {
+                if (!e.conflict() || attempt == 3) throw;
+                log::warning("store: ", e.what(), "; running it again");
+              }
+            }
           } catch (const StoreError& e) {
             item.error = e.what();
             item.unavailable = e.unavailable();
