@@ -141,9 +141,9 @@ class SystemdNotify(unittest.TestCase):
         self.assertLess(ready - answered, 0.2, "the listener answered well before READY=1")
         self.assertEqual(notify.fields("READY")[0].get("STATUS"), "taking in directives")
         if STORE == "postgres":
-            with daemon.db() as db:  # the schema is there: its tables answer
-                for table in ("directives", "deliveries", "events", "gateway_state", "acks", "ack_timers"):
-                    self.assertEqual(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0], 0, table)
+            with daemon.db() as db:  # herald_schema holds the last migration applied
+                self.assertGreater(db.execute("SELECT MAX(version) FROM herald_schema").fetchone()[0], 0)
+                self.assertEqual(db.execute("SELECT COUNT(*) FROM directives").fetchone()[0], 0)
         else:
             with sqlite3.connect(f"file:{daemon.store_path}?mode=ro", uri=True) as db:
                 self.assertGreater(db.execute("PRAGMA user_version").fetchone()[0], 0)
