@@ -119,7 +119,9 @@ int main(int argc, char** argv) {
   // Spoken audio for the loudspeakers and the CAP feed, rendered off the event loop.
   std::unique_ptr<loudspeaker::AudioCache> audio;
   std::unique_ptr<loudspeaker::Announcer> announcer;
-  try {
+  // No audio folder: the loudspeaker channel is off and the store has no folder to put
+  // one beside (PostgreSQL); nothing is read aloud.
+  if (!cfg.loudspeaker().audio_dir.empty()) try {
     audio = std::make_unique<loudspeaker::AudioCache>(io, cfg.loudspeaker().audio_dir,
                                                       loudspeaker::audio_options(cfg.loudspeaker()));
     announcer = std::make_unique<loudspeaker::Announcer>(*audio, cfg.loudspeaker(), cfg.dispatch.public_url);
@@ -132,10 +134,9 @@ int main(int argc, char** argv) {
   // store (every instance sharing the store checks the same links).
   std::string ack_secret;
   try {
-    auto kept = store->gateway_state("acks");
-    if (auto it = kept.find("link_secret"); it != kept.end() && it->second.size() >= 32) {
-      ack_secret = it->second;
-    } else {
+    // Instances starting together on a new store: the first secret kept wins for all.
+    ack_secret = store->keep_first_gateway_state("acks", "link_secret", random_token(32));
+    if (ack_secret.size() < 32) {
       ack_secret = random_token(32);
       store->put_gateway_state("acks", {{"link_secret", ack_secret}});
     }

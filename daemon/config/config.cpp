@@ -124,6 +124,10 @@ void read_store(MapReader& r, StoreConfig& s, const std::string& file) {
     for (const char* key : {"conninfo", "instance", "lease"})
       if (r.child(key).IsDefined())
         r.diag().error(r.mark(key), std::string("store.") + key + " applies to store.backend postgres only");
+  if (pg)
+    for (const char* key : {"path", "busy_timeout"})
+      if (r.child(key).IsDefined())
+        r.diag().error(r.mark(key), std::string("store.") + key + " applies to store.backend sqlite only");
   if (pg && s.instance.empty()) {
     char host[256] = {};
     s.instance = ::gethostname(host, sizeof host - 1) == 0 && host[0] ? host : "heraldd";

@@ -13,13 +13,31 @@ namespace herald {
 
 namespace asio = boost::asio;
 
+namespace {
+
+// A Prometheus label value: backslash, double quote and newline escaped.
+std::string label_value(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
 Dispatcher::Dispatcher(asio::io_context& io, Store& store, StoreWriter& writer, net::CurlMulti& curl,
                        const Config& cfg, Metrics& metrics)
     : io_(io), store_(store), writer_(writer), curl_(curl), cfg_(cfg), metrics_(metrics), timer_(io),
       rng_(std::random_device{}()), lease_timer_(io) {
   if (store_.shared()) {
     control_ = std::make_unique<asio::thread_pool>(1);
-    lease_renewed_ms_ = now_ms();  // opening the store renewed it
+    lease_renewed_ms_ = steady_ms();  // opening the store renewed it
   }
   for (const auto& [channel, cc] : cfg_.channels) {
     if (!cc.enabled || cc.gateway.empty()) continue;
@@ -51,13 +69,18 @@ void Dispatcher::start() {
   request_pump();
 }
 
+int64_t Dispatcher::steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 void Dispatcher::lease_tick() {
   if (stopping_) return;
-  const int64_t asked = now_ms();
+  const int64_t asked = steady_ms();
   asio::post(*control_, [this, asked] {
     std::string error;
     try {
-      store_.renew_lease(asked);
+      store_.renew_lease(now_ms());
     } catch (const StoreError& e) {
       error = e.what();
     }
@@ -66,6 +89,12 @@ void Dispatcher::lease_tick() {
         lease_renewed_ms_ = std::max(lease_renewed_ms_, asked);
         if (lease_lost_logged_) log::info("store lease renewed: sending again");
         lease_lost_logged_ = false;
+        if (!orphaned_.empty()) {
+          log::warning(orphaned_.size(), " deliveries claimed before the lease ran out go back to the store",
+                       " (those another instance took over stay with it)");
+          release_unsent(std::move(orphaned_));
+          orphaned_.clear();
+        }
         request_pump();
       } else {
         ++metrics_.store_errors;
@@ -96,9 +125,7 @@ void Dispatcher::lease_tick() {
   });
 }
 
-bool Dispatcher::lease_held(int64_t now) const {
-  return !control_ || now - lease_renewed_ms_ < cfg_.store.lease_ms / 2;
-}
+bool Dispatcher::lease_held() const { return !control_ || steady_ms() - lease_renewed_ms_ < cfg_.store.lease_ms / 2; }
 
 void Dispatcher::ask_tokens(Lane& lane, int64_t now) {
   const GatewayLimits& l = lane.gateway->limits();
@@ -257,10 +284,15 @@ void Dispatcher::pump() {
       if (allowance <= 0 && !lane.asking_tokens) wake = std::min(wake, std::max<int64_t>(lane.ask_tokens_at_ms - now, 1));
     }
     // Its claims may be another instance's by now: nothing is sent until the lease is renewed.
-    if (!lease_held(now)) {
+    if (!lease_held()) {
+      const int64_t silent = steady_ms() - lease_renewed_ms_;
       if (!lease_lost_logged_ && !lane.ready.empty())
-        log::warning("store lease not renewed for ", now - lease_renewed_ms_, " ms: sending paused");
+        log::warning("store lease not renewed for ", silent, " ms: sending paused");
       lease_lost_logged_ = lease_lost_logged_ || !lane.ready.empty();
+      if (silent >= cfg_.store.lease_ms) {
+        for (const auto& c : lane.ready) orphaned_.push_back(c.id);
+        lane.ready.clear();
+      }
       allowance = 0;
       wake = std::min<int64_t>(wake, 200);
     }
@@ -288,6 +320,7 @@ void Dispatcher::pump() {
     // Claim ahead, unless the gateway is refusing sends or nothing more is due yet.
     const size_t target = prefetch(lane);
     if (!lane.claiming && lane.breaker.state() != CircuitBreaker::State::open && now >= lane.drained_until_ms &&
+        lease_held() &&
         lane.ready.size() <= target / 2)
       claim(lane, target - lane.ready.size(), now);
   }
@@ -701,8 +734,8 @@ std::string Dispatcher::metrics_text() const {
   if (control_)
     out += "# HELP herald_instance_lease_age_ms Since this instance last renewed its lease in the shared store.\n"
            "# TYPE herald_instance_lease_age_ms gauge\n"
-           "herald_instance_lease_age_ms{instance=\"" + cfg_.store.instance + "\"} " +
-           std::to_string(now - lease_renewed_ms_) + "\n";
+           "herald_instance_lease_age_ms{instance=\"" + label_value(cfg_.store.instance) + "\"} " +
+           std::to_string(steady_ms() - lease_renewed_ms_) + "\n";
   return out;
 }
 

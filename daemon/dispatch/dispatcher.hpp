@@ -140,7 +140,9 @@ class Dispatcher {
   void lease_tick();
   /// True while this instance may send: its lease was renewed within half the lease, so
   /// no other instance can have taken its claims over.
-  bool lease_held(int64_t now) const;
+  bool lease_held() const;
+  /// Milliseconds on the monotonic clock (the lease must not follow the wall clock's steps).
+  static int64_t steady_ms();
   /// Asks the store for more of a rate-limited gateway's shared sends (off the loop).
   void ask_tokens(Lane& lane, int64_t now);
 
@@ -171,7 +173,10 @@ class Dispatcher {
   // they never wait behind the loop or the writer.
   std::unique_ptr<boost::asio::thread_pool> control_;
   boost::asio::steady_timer lease_timer_;
-  int64_t lease_renewed_ms_ = 0;  // when the last renewal that succeeded was asked for
+  int64_t lease_renewed_ms_ = 0;  // when the last renewal that succeeded was asked for (steady_ms)
+  // Claimed ahead when the lease ran out: perhaps another instance's now, so never sent
+  // from here; given back (if still this instance's) once the lease is renewed.
+  std::vector<int64_t> orphaned_;
   bool lease_lost_logged_ = false;
   bool taking_over_ = false;
 };

@@ -154,7 +154,8 @@ bool Connection::transaction_failed() const {
 }
 
 void Connection::ensure_connected() {
-  if (PQstatus(conn_) == CONNECTION_OK) return;
+  if (PQstatus(conn_) == CONNECTION_OK && !reset_) return;
+  reset_ = false;
   PQreset(conn_);
   prepared_.clear();  // they died with the old session
   if (PQstatus(conn_) != CONNECTION_OK) {
@@ -176,6 +177,9 @@ void Connection::fail(PGresult* res, std::string_view what) {
   // A deadlock victim, a serialization failure: the same work run again succeeds.
   if (state && (std::string_view(state) == "40P01" || std::string_view(state) == "40001"))
     throw StoreError::conflicting(text);
+  // A server that became a read-only standby (a failover): connect again, and libpq's
+  // target_session_attrs=read-write finds the new primary.
+  if (state && std::string_view(state) == "25006") reset_ = true;
   throw StoreError(text, down);
 }
 

@@ -47,6 +47,7 @@ class Connection final : public sql::Connection {
   std::string conninfo_;
   PGconn* conn_ = nullptr;
   int64_t changes_ = 0;
+  bool reset_ = false;  // connect again before the next statement outside a transaction
   std::unordered_map<std::string, std::string> prepared_;  // sql + types -> statement name
 };
 

@@ -4,6 +4,7 @@
 #include <mutex>
 #include <optional>
 
+#include <cerrno>
 #include <signal.h>
 #include <unistd.h>
 
@@ -836,14 +837,14 @@ class SqlStore final : public Store {
     Transaction tx(*db_);
     Statement up(*db_,
                  "UPDATE deliveries SET state = 'retrying', attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, next_attempt_ms = ?2,"
-                 " sending_since_ms = NULL, updated_at_ms = ?2 WHERE id = ?1 AND state = 'sending'");
+                 " sending_since_ms = NULL, updated_at_ms = ?2 WHERE id = ?1 AND state = 'sending' AND claimed_by IN ('', ?3)");
     Statement ev(*db_, kEventInsert);
     Statement dir(*db_, "SELECT directive_id FROM deliveries WHERE id = ?1");
     size_t n = 0;
     for (int64_t id : ids) {
-      up.bind(1, id).bind(2, now);
+      up.bind(1, id).bind(2, now).bind(3, options_.instance);
       up.run();
-      if (db_->changes() == 0) continue;
+      if (db_->changes() == 0) continue;  // settled meanwhile, or taken over by another instance
       ++n;
       dir.bind(1, id);
       std::string directive_id = dir.step() ? dir.text(0) : std::string();
@@ -945,6 +946,20 @@ class SqlStore final : public Store {
     ins.bind(1, gateway).bind(2, std::to_string(burst));
     ins.run();
     return take().value_or(0);
+  }
+
+  std::string keep_first_gateway_state(const std::string& gateway, const std::string& key,
+                                       const std::string& value) override {
+    std::lock_guard lock(mu_);
+    check_batch();
+    Statement ins(*db_,
+                  "INSERT INTO gateway_state(gateway, key, value, updated_at_ms) VALUES (?1, ?2, ?3, ?4)"
+                  " ON CONFLICT(gateway, key) DO NOTHING");
+    ins.bind(1, gateway).bind(2, key).bind(3, value).bind(4, now_ms());
+    ins.run();
+    Statement q(*db_, "SELECT value FROM gateway_state WHERE gateway = ?1 AND key = ?2");
+    q.bind(1, gateway).bind(2, key);
+    return q.step() ? q.text(0) : value;
   }
 
   // Applies one transition inside the caller's transaction (mu_ held).
@@ -1311,7 +1326,9 @@ std::unique_ptr<Store> open_postgres_store(const std::string& conninfo, const Sh
     if (q.step()) {
       const std::string host = q.text(0);
       const int64_t pid = q.int64(1), age = q.int64(2), lease = q.int64(3);
-      const bool ours = host == host_name() && (pid == ::getpid() || ::kill(static_cast<pid_t>(pid), 0) != 0);
+      // Ours: this process, or one on this host that is gone (this instance restarting).
+      const bool gone = ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+      const bool ours = host == host_name() && (pid == ::getpid() || gone);
       if (age < lease && !ours)
         throw StoreError("another heraldd (host " + host + ", pid " + std::to_string(pid) + ") uses the instance name '" +
                          options.instance + "' and renewed its lease " + std::to_string(age) +

@@ -358,6 +358,10 @@ class Store {
   virtual std::map<std::string, std::string> gateway_state(const std::string& gateway) = 0;
   virtual void put_gateway_state(const std::string& gateway,
                                  const std::map<std::string, std::string>& values) = 0;
+  /// Keeps `value` under "<gateway>.<key>" unless a value is there already (another
+  /// instance's), and returns the value kept.
+  virtual std::string keep_first_gateway_state(const std::string& gateway, const std::string& key,
+                                               const std::string& value) = 0;
 
   // ---- several instances (PostgreSQL) -------------------------------------------------------
   /// True when other heraldd may share this store: claims carry this instance's name and

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "support.hpp"
 
@@ -133,6 +134,57 @@ TEST(Config, SecretsFromFiles) {
   EXPECT_TRUE(load.config->channel_enabled(Channel::sms));
   EXPECT_FALSE(load.config->channel_enabled(Channel::email));
   EXPECT_FALSE(load.config->channel_enabled(Channel::zalo));  // not listed: off
+}
+
+ConfigLoad load_with_store(TempDir& tmp, const std::string& store) {
+  std::string text = base_with("p", "token-0123456789abcdef");
+  text.replace(text.find("store: {path: herald.db}"), 24, store);
+  const std::string path = tmp.file("herald.yaml");
+  test::write_file(path, text);
+  return load_config(path);
+}
+
+std::string all_errors(const ConfigLoad& load) {
+  std::string out;
+  for (const auto& e : load.errors) out += e.str() + "\n";
+  return out;
+}
+
+TEST(Config, PostgresStoreTakesConninfoInstanceAndLease) {
+  TempDir tmp;
+  ::setenv("HERALD_TEST_CONNINFO", "host=db1,db2 dbname=herald target_session_attrs=read-write", 1);
+  ConfigLoad load = load_with_store(
+      tmp, "store: {backend: postgres, conninfo: env:HERALD_TEST_CONNINFO, instance: herald-2, lease: 10s}");
+  ASSERT_TRUE(load.config.has_value()) << all_errors(load);
+  EXPECT_EQ(load.config->store.backend, "postgres");
+  EXPECT_EQ(load.config->store.conninfo.reveal(), "host=db1,db2 dbname=herald target_session_attrs=read-write");
+  EXPECT_EQ(load.config->store.instance, "herald-2");
+  EXPECT_EQ(load.config->store.lease_ms, 10000);
+  // Without a name, the host's.
+  load = load_with_store(tmp, "store: {backend: postgres, conninfo: env:HERALD_TEST_CONNINFO}");
+  ASSERT_TRUE(load.config.has_value()) << all_errors(load);
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  EXPECT_EQ(load.config->store.instance, host);
+  EXPECT_EQ(load.config->store.lease_ms, 15000);
+}
+
+TEST(Config, StoreKeysBelongToTheirBackend) {
+  TempDir tmp;
+  EXPECT_NE(all_errors(load_with_store(tmp, "store: {backend: postgres}")).find("missing required key \"conninfo\""),
+            std::string::npos);
+  EXPECT_NE(all_errors(load_with_store(tmp, "store: {backend: postgres, conninfo: x, path: a.db}"))
+                .find("store.path applies to store.backend sqlite only"),
+            std::string::npos);
+  EXPECT_NE(all_errors(load_with_store(tmp, "store: {path: a.db, instance: x}"))
+                .find("store.instance applies to store.backend postgres only"),
+            std::string::npos);
+  EXPECT_NE(all_errors(load_with_store(tmp, "store: {backend: postgres, conninfo: x, lease: 200ms}"))
+                .find("store.lease must be at least 1s"),
+            std::string::npos);
+  EXPECT_NE(all_errors(load_with_store(tmp, "store: {backend: mysql, path: a.db}"))
+                .find("store.backend must be sqlite or postgres"),
+            std::string::npos);
 }
 
 TEST(Config, LiteralSecretKeepsNoSourcePath) {

@@ -199,6 +199,28 @@ TEST_F(SharedStoreTest, AReceiptAtAnotherInstanceMovesTheDeliveryOnce) {
   EXPECT_EQ(a_->delivery(claimed[0].id)->state, DeliveryState::delivered);
 }
 
+TEST_F(SharedStoreTest, TheFirstSecretKeptIsEveryInstancesSecret) {
+  std::string ka, kb;
+  std::thread t([&] { ka = a_->keep_first_gateway_state("acks", "link_secret", "secret-of-a"); });
+  kb = b_->keep_first_gateway_state("acks", "link_secret", "secret-of-b");
+  t.join();
+  EXPECT_EQ(ka, kb);
+  EXPECT_TRUE(ka == "secret-of-a" || ka == "secret-of-b") << ka;
+  EXPECT_EQ(a_->gateway_state("acks").at("link_secret"), ka);
+}
+
+TEST_F(SharedStoreTest, ClaimsGivenBackAreOnlyThisInstancesOwn) {
+  commit("d1", 2);
+  auto mine = a_->claim_due(Channel::sms, kGateway, now_ms(), 1);
+  auto theirs = b_->claim_due(Channel::sms, kGateway, now_ms(), 1);
+  ASSERT_EQ(mine.size(), 1u);
+  ASSERT_EQ(theirs.size(), 1u);
+  // "a" gives back both ids (say, a delivery taken over and claimed again by "b"): only
+  // its own changes.
+  EXPECT_EQ(a_->release_unsent({mine[0].id, theirs[0].id}, now_ms()), 1u);
+  EXPECT_EQ(a_->delivery(theirs[0].id)->state, DeliveryState::sending);
+}
+
 TEST_F(SharedStoreTest, AStoreFromANewerHeralddIsRefused) {
   test::RawDb db(path_);
   ASSERT_EQ(db.scalar("SELECT MAX(version) FROM herald_schema"), static_cast<int64_t>(migrations::kPostgres.size()));
