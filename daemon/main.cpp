@@ -5,7 +5,9 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include "acks/followups.hpp"
 #include "config/config.hpp"
@@ -190,17 +192,28 @@ int main(int argc, char** argv) {
     kick();
   }
 
-  // Reminders before acknowledgement deadlines and escalation after them.
+  // Reminders before acknowledgement deadlines and escalation after them. The pass reads
+  // and writes the store on a thread of its own, so that a store busy elsewhere (a large
+  // intake, a lock, PostgreSQL reconnecting) never stalls the loop; the loop's timer
+  // starts the next pass once this one is done.
+  boost::asio::thread_pool followup_thread(1);
   boost::asio::steady_timer followups(io);
+  std::atomic<bool> stopping{false};
   std::function<void()> follow_up = [&] {
-    try {
-      if (acks::run_followups(*store, *current_directory(), cfg.acks, now_ms()) > 0) dispatcher.kick();
-    } catch (const StoreError& e) {
-      ++metrics.store_errors;
-      log::error("ack follow-ups: store: ", e.what());
-    }
-    followups.expires_after(std::chrono::milliseconds(cfg.acks.check_interval_ms));
-    followups.async_wait([&](const boost::system::error_code& ec) { if (!ec) follow_up(); });
+    boost::asio::post(followup_thread, [&] {
+      try {
+        if (!stopping && acks::run_followups(*store, *current_directory(), cfg.acks, now_ms()) > 0)
+          dispatcher.kick();
+      } catch (const StoreError& e) {
+        ++metrics.store_errors;
+        log::error("ack follow-ups: store: ", e.what());
+      }
+      boost::asio::post(io, [&] {
+        if (stopping) return;
+        followups.expires_after(std::chrono::milliseconds(cfg.acks.check_interval_ms));
+        followups.async_wait([&](const boost::system::error_code& ec) { if (!ec) follow_up(); });
+      });
+    });
   };
   follow_up();
 
@@ -222,6 +235,7 @@ int main(int argc, char** argv) {
     server.stop();
     dispatcher.stop();
     watchdog.cancel();
+    stopping = true;
     followups.cancel();
     hangup.cancel();
     // Sends already on the wire get their answers recorded, so that a clean restart
@@ -231,6 +245,7 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
 
   io.run();
+  followup_thread.join();  // a pass under way ends before the store goes
   writer.stop();  // what is queued (outcomes of finished sends) is committed first
   consumer.stop();
   log::info("stopped");

@@ -34,9 +34,10 @@ std::string label_value(const std::string& v) {
 Dispatcher::Dispatcher(asio::io_context& io, Store& store, StoreWriter& writer, net::CurlMulti& curl,
                        const Config& cfg, Metrics& metrics)
     : io_(io), store_(store), writer_(writer), curl_(curl), cfg_(cfg), metrics_(metrics), timer_(io),
-      rng_(std::random_device{}()), lease_timer_(io) {
+      rng_(std::random_device{}()) {
   if (store_.shared()) {
     control_ = std::make_unique<asio::thread_pool>(1);
+    lease_timer_ = std::make_unique<asio::steady_timer>(control_->get_executor());
     lease_renewed_ms_ = steady_ms();  // opening the store renewed it
   }
   for (const auto& [channel, cc] : cfg_.channels) {
@@ -46,6 +47,15 @@ Dispatcher::Dispatcher(asio::io_context& io, Store& store, StoreWriter& writer, 
     const GatewayLimits& l = it->second->limits();
     lanes_.emplace_back(channel, it->second, TokenBucket(l.rate_per_s, l.rate_per_s),
                         CircuitBreaker(l.breaker_failures, l.breaker_cooldown_ms));
+  }
+}
+
+Dispatcher::~Dispatcher() {
+  // The control thread's work (a lease renewal, a rate request) ends before the members it
+  // uses go.
+  if (control_) {
+    control_->stop();
+    control_->join();
   }
 }
 
@@ -65,7 +75,7 @@ void Dispatcher::start() {
     lane.gateway->restore(lane.credentials_seen);
     log::info("dispatching ", to_string(lane.channel), " through gateway ", lane.gateway->name());
   }
-  if (control_) lease_tick();
+  if (control_) asio::post(*control_, [this] { lease_tick(); });
   request_pump();
 }
 
@@ -77,16 +87,16 @@ int64_t Dispatcher::steady_ms() {
 void Dispatcher::lease_tick() {
   if (stopping_) return;
   const int64_t asked = steady_ms();
-  asio::post(*control_, [this, asked] {
+  {
     std::string error;
     try {
       store_.renew_lease(now_ms());
+      lease_renewed_ms_ = std::max(lease_renewed_ms_.load(), asked);
     } catch (const StoreError& e) {
       error = e.what();
     }
-    asio::post(io_, [this, asked, error] {
+    asio::post(io_, [this, error] {
       if (error.empty()) {
-        lease_renewed_ms_ = std::max(lease_renewed_ms_, asked);
         if (lease_lost_logged_) log::info("store lease renewed: sending again");
         lease_lost_logged_ = false;
         if (!orphaned_.empty()) {
@@ -101,10 +111,9 @@ void Dispatcher::lease_tick() {
         log::error("store: cannot renew this instance's lease: ", error);
       }
     });
-  });
+  }
   // Claims of instances that stopped renewing theirs come back as due work.
-  if (!taking_over_) {
-    taking_over_ = true;
+  if (!taking_over_.exchange(true)) {
     writer_.submit([grace = cfg_.dispatch.resume_grace_ms](Store& s) { return s.take_over(now_ms(), grace); },
                    [this](std::optional<size_t>&& n, const std::string& error) {
                      taking_over_ = false;
@@ -119,8 +128,8 @@ void Dispatcher::lease_tick() {
                      }
                    });
   }
-  lease_timer_.expires_after(std::chrono::milliseconds(std::max<int64_t>(cfg_.store.lease_ms / 3, 100)));
-  lease_timer_.async_wait([this](const boost::system::error_code& ec) {
+  lease_timer_->expires_after(std::chrono::milliseconds(std::max<int64_t>(cfg_.store.lease_ms / 3, 100)));
+  lease_timer_->async_wait([this](const boost::system::error_code& ec) {
     if (!ec) lease_tick();
   });
 }
@@ -161,7 +170,7 @@ void Dispatcher::ask_tokens(Lane& lane, int64_t now) {
 void Dispatcher::stop() {
   stopping_ = true;
   timer_.cancel();
-  lease_timer_.cancel();
+  if (control_) asio::post(*control_, [this] { lease_timer_->cancel(); });
   // Claimed ahead but never sent: due again at once for the next start (a crash instead
   // leaves them to the restart rule, like sends in flight).
   std::vector<int64_t> unsent;

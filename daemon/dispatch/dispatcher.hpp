@@ -34,6 +34,9 @@ class Dispatcher {
  public:
   Dispatcher(boost::asio::io_context& io, Store& store, StoreWriter& writer, net::CurlMulti& curl,
              const Config& cfg, Metrics& metrics);
+  ~Dispatcher();
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
 
   /// The secret ack links are signed with (kept in the store; the HTTP layer checks them).
   void set_ack_secret(std::string secret) { ack_secret_ = std::move(secret); }
@@ -135,8 +138,9 @@ class Dispatcher {
   std::shared_ptr<const Directive> directive(const std::string& id);
   std::shared_ptr<const Directive> directive(Store& store, const std::string& id);
   std::string receipt_url(const Lane& lane, const std::string& token) const;
-  /// A shared store: renews this instance's lease (off the loop), takes over the claims of
-  /// instances whose lease ran out, and comes back in a third of the lease.
+  /// A shared store: renews this instance's lease, takes over the claims of instances whose
+  /// lease ran out, and comes back in a third of the lease. On the control thread, so that
+  /// nothing the loop waits for can let the lease run out.
   void lease_tick();
   /// True while this instance may send: its lease was renewed within half the lease, so
   /// no other instance can have taken its claims over.
@@ -172,13 +176,13 @@ class Dispatcher {
   // A shared store: the lease and the shared rate limits, on a thread of their own so that
   // they never wait behind the loop or the writer.
   std::unique_ptr<boost::asio::thread_pool> control_;
-  boost::asio::steady_timer lease_timer_;
-  int64_t lease_renewed_ms_ = 0;  // when the last renewal that succeeded was asked for (steady_ms)
+  std::unique_ptr<boost::asio::steady_timer> lease_timer_;  // on control_: the loop may be busy
+  std::atomic<int64_t> lease_renewed_ms_{0};  // when the last renewal that succeeded was asked for (steady_ms)
   // Claimed ahead when the lease ran out: perhaps another instance's now, so never sent
   // from here; given back (if still this instance's) once the lease is renewed.
   std::vector<int64_t> orphaned_;
   bool lease_lost_logged_ = false;
-  bool taking_over_ = false;
+  std::atomic<bool> taking_over_{false};
 };
 
 }  // namespace herald

@@ -154,19 +154,21 @@ bool handle_hook_async(std::shared_ptr<const Request> req, ApiContext& ctx, cons
     return true;
   }
   // Looked up, applied and committed on the writer thread, with whatever else is being
-  // committed then; the provider hears 200 only once the receipt is on disk.
-  ctx.writer->submit(
-      [req, &ctx, gw = call.gateway, token = std::move(call.token), parsed = std::move(call.parsed)](Store& s) {
-        return apply_receipt(*req, ctx, s, *gw, token, parsed);
-      },
-      [req, respond = std::move(respond)](std::optional<Response>&& res, const std::string& error) {
-        if (!error.empty()) {
-          log::error("receipt not recorded: store: ", error);
-          respond(json_reply(*req, bhttp::status::service_unavailable, {{"error", "store unavailable"}}));
-          return;
-        }
-        respond(std::move(*res));
-      });
+  // committed then; the provider hears 200 only once the receipt is on disk. A store
+  // shared by several instances: in a transaction of its own, since the delivery may be
+  // another instance's, whose batch holds it (see StoreWriter::submit_alone).
+  auto work = [req, &ctx, gw = call.gateway, token = std::move(call.token),
+               parsed = std::move(call.parsed)](Store& s) { return apply_receipt(*req, ctx, s, *gw, token, parsed); };
+  auto done = [req, respond = std::move(respond)](std::optional<Response>&& res, const std::string& error) {
+    if (!error.empty()) {
+      log::error("receipt not recorded: store: ", error);
+      respond(json_reply(*req, bhttp::status::service_unavailable, {{"error", "store unavailable"}}));
+      return;
+    }
+    respond(std::move(*res));
+  };
+  if (ctx.store.shared()) ctx.writer->submit_alone(std::move(work), std::move(done));
+  else ctx.writer->submit(std::move(work), std::move(done));
   return true;
 }
 

@@ -45,8 +45,9 @@ class SqlStore final : public Store {
   /// `db` takes the writes, `rdb` the API's reads; `control` (PostgreSQL) the lease and
   /// the shared rate limits, which must not wait behind a batch.
   SqlStore(std::unique_ptr<sql::Connection> db, std::unique_ptr<sql::Connection> rdb,
-           std::unique_ptr<sql::Connection> control, SharedStoreOptions options)
-      : db_(std::move(db)), rdb_(std::move(rdb)), cdb_(std::move(control)),
+           std::unique_ptr<sql::Connection> control, std::unique_ptr<sql::Connection> intake,
+           SharedStoreOptions options)
+      : db_(std::move(db)), rdb_(std::move(rdb)), cdb_(std::move(control)), idb_(std::move(intake)),
         pg_(db_->dialect() == sql::Dialect::postgres), options_(std::move(options)) {}
 
   void batch(const std::function<void()>& fn) override {
@@ -83,32 +84,35 @@ class SqlStore final : public Store {
     bool cancelled = false;
     // Declared in this order so that, if planning throws, the statements are reset, then
     // the part rolled back, then the lock released.
-    std::unique_lock lock(mu_, std::defer_lock);
+    // PostgreSQL: intake has a connection of its own, so that a large directive being taken
+    // in never holds up the writer (claims, outcomes, receipts) or the loop.
+    sql::Connection& db = intake_db();
+    std::unique_lock<std::recursive_mutex> lock(idb_ ? imu_ : mu_, std::defer_lock);
     std::optional<Transaction> tx;
     std::optional<Statement> del, ev;  // per part: the writer's thread uses the same cached ones
     auto begin = [&] {
       lock.lock();
-      check_batch();
-      tx.emplace(*db_);
+      if (!idb_) check_batch();
+      tx.emplace(db);
       if (pg_) {
         // Two instances may take in the same directive at once (the broker delivered it
         // again after one died, or it was published twice): one at a time per id.
-        Statement l(*db_, "SELECT pg_advisory_xact_lock(hashtextextended(?1, 0))");
+        Statement l(db, "SELECT pg_advisory_xact_lock(hashtextextended(?1, 0))");
         l.bind(1, d.id);
         l.run();
       }
       {
-        Statement c(*db_, "SELECT cancelled_at_ms IS NOT NULL FROM directives WHERE id = ?1");
+        Statement c(db, "SELECT cancelled_at_ms IS NOT NULL FROM directives WHERE id = ?1");
         c.bind(1, d.id);
         cancelled = c.step() && c.int64(0) != 0;  // cancelled meanwhile: plan nothing more
       }
-      del.emplace(*db_,
+      del.emplace(db,
                   "INSERT INTO deliveries(directive_id, recipient_kind, recipient_id, recipient_name,"
                   " channel, address, state, urgency_rank, next_attempt_ms, error_code, error_text,"
                   " token, fallback, fallback_after_ms, created_at_ms, updated_at_ms, purpose, note)"
                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?14, ?15, ?12, ?12, ?16, ?17)"
                   " ON CONFLICT DO NOTHING RETURNING id");
-      ev.emplace(*db_, kEventInsert);
+      ev.emplace(db, kEventInsert);
     };
     auto end_part = [&] {
       del.reset();
@@ -125,7 +129,7 @@ class SqlStore final : public Store {
     // transaction, as before; a larger one shows while the rest is added.
     begin();
     {
-      Statement existing(*db_, "SELECT raw, intake_complete, received_at_ms FROM directives WHERE id = ?1");
+      Statement existing(db, "SELECT raw, intake_complete, received_at_ms FROM directives WHERE id = ?1");
       existing.bind(1, d.id);
       if (existing.step()) {
         out.same_content = existing.text(0) == raw;
@@ -137,7 +141,7 @@ class SqlStore final : public Store {
         resuming = true;
         now = existing.int64(2);
       } else {
-        insert_directive(d, raw, now);
+        insert_directive(db, d, raw, now);
       }
     }
     // 2. The deliveries, in parts of their own transactions so that sending starts while
@@ -171,7 +175,7 @@ class SqlStore final : public Store {
     ev->run();
     del.reset();
     ev.reset();
-    Statement done(*db_, "UPDATE directives SET intake_complete = 1 WHERE id = ?1");
+    Statement done(db, "UPDATE directives SET intake_complete = 1 WHERE id = ?1");
     done.bind(1, d.id);
     done.run();
     tx->commit();
@@ -793,8 +797,8 @@ class SqlStore final : public Store {
   }
 
   std::optional<TakenIn> taken_in(const std::string& id) override {
-    std::lock_guard lock(mu_);
-    Statement q(*db_, "SELECT raw, intake_complete FROM directives WHERE id = ?1");
+    std::lock_guard lock(idb_ ? imu_ : mu_);  // intake asks: on its connection
+    Statement q(intake_db(), "SELECT raw, intake_complete FROM directives WHERE id = ?1");
     q.bind(1, id);
     if (!q.step()) return std::nullopt;
     return TakenIn{q.text(0), q.int64(1) != 0};
@@ -1094,8 +1098,8 @@ class SqlStore final : public Store {
   }
 
   // The directive's row (not yet complete) and its ack code.
-  void insert_directive(const Directive& d, std::string_view raw, int64_t now) {
-    Statement ins(*db_,
+  void insert_directive(sql::Connection& db, const Directive& d, std::string_view raw, int64_t now) {
+    Statement ins(db,
                   "INSERT INTO directives(id, number, issuer_code, issuer_name, issued_at, subject,"
                   " urgency, confidentiality, ack_required, ack_deadline_ms, raw, received_at_ms, zones,"
                   " intake_complete) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 0)");
@@ -1113,8 +1117,8 @@ class SqlStore final : public Store {
     if (d.ack_required) {
       // Unique among directives still open for acknowledgement: a reply names it by this.
       // Instances choosing codes at once take turns.
-      if (pg_) Statement(*db_, "SELECT pg_advisory_xact_lock(7305010001)").run();
-      Statement taken(*db_,
+      if (pg_) Statement(db, "SELECT pg_advisory_xact_lock(7305010001)").run();
+      Statement taken(db,
                       "SELECT 1 FROM directives WHERE ack_code = ?1 AND cancelled_at_ms IS NULL"
                       " AND received_at_ms >= ?2 LIMIT 1");
       std::string code = acks::derive_ack_code(d.number, d.id, [&](const std::string& c) {
@@ -1123,7 +1127,7 @@ class SqlStore final : public Store {
         taken.reset();
         return found;
       });
-      Statement up(*db_, "UPDATE directives SET ack_code = ?2 WHERE id = ?1");
+      Statement up(db, "UPDATE directives SET ack_code = ?2 WHERE id = ?1");
       up.bind(1, d.id).bind(2, code);
       up.run();
     }
@@ -1228,6 +1232,10 @@ class SqlStore final : public Store {
   // PostgreSQL: the lease and shared rate limits, with their own lock.
   std::unique_ptr<sql::Connection> cdb_;
   std::mutex cmu_;
+  // PostgreSQL: intake's own connection and lock (SQLite has one writer: db_ and mu_).
+  std::unique_ptr<sql::Connection> idb_;
+  std::recursive_mutex imu_;
+  sql::Connection& intake_db() { return idb_ ? *idb_ : *db_; }
   const bool pg_;
   const SharedStoreOptions options_;
 };
@@ -1277,7 +1285,7 @@ std::unique_ptr<Store> open_sqlite_store(const std::string& path, int64_t busy_t
   // outcomes never stalls /readyz or the dashboard.
   auto rdb = std::make_unique<sqlite::Connection>(path, SQLITE_OPEN_READWRITE, busy_timeout_ms);
   rdb->exec("PRAGMA query_only=1");
-  return std::make_unique<SqlStore>(std::move(db), std::move(rdb), nullptr, SharedStoreOptions{});
+  return std::make_unique<SqlStore>(std::move(db), std::move(rdb), nullptr, nullptr, SharedStoreOptions{});
 }
 
 std::unique_ptr<Store> open_postgres_store(const std::string& conninfo, const SharedStoreOptions& options) {
@@ -1341,7 +1349,8 @@ std::unique_ptr<Store> open_postgres_store(const std::string& conninfo, const Sh
   unlock();
   auto rdb = std::make_unique<pg::Connection>(conninfo);
   auto control = std::make_unique<pg::Connection>(conninfo);
-  auto store = std::make_unique<SqlStore>(std::move(db), std::move(rdb), std::move(control), options);
+  auto intake = std::make_unique<pg::Connection>(conninfo);
+  auto store = std::make_unique<SqlStore>(std::move(db), std::move(rdb), std::move(control), std::move(intake), options);
   store->renew_lease(now_ms());
   return store;
 }

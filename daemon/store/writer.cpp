@@ -61,6 +61,55 @@ void StoreWriter::set_unavailable(bool down, const std::string& why) {
     log::info("store: takes writes again");
 }
 
+void StoreWriter::commit(std::vector<Item*>& items, std::string& down) {
+  for (int attempt = 1;; ++attempt) {
+    for (Item* item : items) {
+      item->error.clear();
+      item->unavailable = false;
+    }
+    std::string failed;
+    bool conflict = false;
+    try {
+      store_.batch([&] {
+        for (Item* item : items) {
+          try {
+            store_.atomically([&] { item->work(store_); });
+          } catch (const StoreError& e) {
+            // Another instance's transaction and this one wait on each other (PostgreSQL
+            // ended the deadlock here): undoing this item alone would keep the batch's
+            // locks and meet the same deadlock again. The whole transaction runs again.
+            if (e.conflict()) throw;
+            item->error = e.what();
+            item->unavailable = e.unavailable();
+          } catch (const std::exception& e) {
+            // Not the store's fault, but the item's writes are undone all the same.
+            item->error = std::string("store work failed: ") + e.what();
+          }
+        }
+      });
+    } catch (const StoreError& e) {
+      failed = e.what();
+      conflict = e.conflict();
+      if (!conflict) down = failed;
+    } catch (const std::exception& e) {
+      failed = std::string("store batch: ") + e.what();
+      down = failed;
+    }
+    if (failed.empty()) {
+      for (Item* item : items)
+        if (down.empty() && item->unavailable) down = item->error;
+      return;
+    }
+    if (conflict && attempt < kConflictAttempts) {
+      log::warning("store: ", failed, "; the batch of ", items.size(), " runs again");
+      continue;
+    }
+    log::error("store: a batch of ", items.size(), " could not be committed: ", failed);
+    for (Item* item : items) item->error = failed;
+    return;
+  }
+}
+
 void StoreWriter::run() {
   std::vector<Item> batch;
   for (;;) {
@@ -102,52 +151,27 @@ void StoreWriter::run() {
       }
     }
     batch_started_ = std::chrono::steady_clock::now().time_since_epoch().count();
-    std::string failed;
-    try {
-      store_.batch([&] {
-        for (Item& item : batch) {
-          try {
-            // Several instances on PostgreSQL: an item chosen to end a deadlock with
-            // another instance's batch is undone alone, and runs again.
-            for (int attempt = 1;; ++attempt) {
-              try {
-                store_.atomically([&] { item.work(store_); });
-                break;
-              } catch (const StoreError& e) {
-                if (!e.conflict() || attempt == 3) throw;
-                log::warning("store: ", e.what(), "; running it again");
-              }
-            }
-          } catch (const StoreError& e) {
-            item.error = e.what();
-            item.unavailable = e.unavailable();
-          } catch (const std::exception& e) {
-            // Not the store's fault, but the item's writes are undone all the same.
-            item.error = std::string("store work failed: ") + e.what();
-          }
-        }
-      });
-    } catch (const StoreError& e) {
-      failed = e.what();
-      log::error("store: a batch of ", batch.size(), " could not be committed: ", failed);
-    } catch (const std::exception& e) {
-      failed = std::string("store batch: ") + e.what();
-      log::error(failed);
+    // The items that may wait on another instance's row locks each run in a transaction of
+    // their own (a lone row lock cannot close a deadlock cycle); the rest run together.
+    std::vector<Item*> together;
+    std::string down;  // why the store refused writes, if it did
+    for (Item& item : batch)
+      if (!item.alone) together.push_back(&item);
+    if (!together.empty()) commit(together, down);
+    for (Item& item : batch) {
+      if (!item.alone) continue;
+      std::vector<Item*> one{&item};
+      commit(one, down);
     }
     batch_started_ = 0;
-    {
-      std::string why = failed;
-      for (const Item& item : batch)
-        if (why.empty() && item.unavailable) why = item.error;
-      set_unavailable(!why.empty(), why);
-    }
+    set_unavailable(!down.empty(), down);
     ++batches_;
     items_ += batch.size();
     // One handler for the whole batch: a post from another thread locks the loop's queue
     // and may wake it, which per item cost as much as the item.
     auto completions = std::make_shared<std::vector<Item>>(std::move(batch));
-    boost::asio::post(io_, [completions, failed = std::move(failed)] {
-      for (Item& item : *completions) item.done(failed.empty() ? item.error : failed);
+    boost::asio::post(io_, [completions] {
+      for (Item& item : *completions) item.done(item.error);
     });
     batch = {};
   }

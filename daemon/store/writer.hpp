@@ -52,6 +52,21 @@ class StoreWriter {
     }
   }
 
+  /// As submit(), but `work` runs in a transaction of its own rather than with the batch:
+  /// for work that may wait on rows another instance holds (a receipt for a delivery
+  /// another instance sent), which inside a batch could close a deadlock cycle.
+  template <class Work, class Done>
+  void submit_alone(Work work, Done done) {
+    using R = std::invoke_result_t<Work&, Store&>;
+    auto result = std::make_shared<std::optional<R>>();
+    enqueue(Item{[result, w = std::move(work)](Store& s) mutable { result->emplace(w(s)); },
+                 [result, d = std::move(done)](const std::string& error) mutable {
+                   if (!error.empty()) result->reset();
+                   d(std::move(*result), error);
+                 },
+                 {}, false, true});
+  }
+
   /// Runs what is queued, then ends the thread. Later submissions are refused (their
   /// `done` gets an error). Called before the event loop stops, so every completion runs.
   void stop();
@@ -84,7 +99,12 @@ class StoreWriter {
     std::function<void(const std::string&)> done;
     std::string error;
     bool unavailable = false;  // error was the store refusing writes, not this item
+    bool alone = false;        // its own transaction (submit_alone)
   };
+  /// Runs `items` in one transaction, again (up to kConflictAttempts) when PostgreSQL ended
+  /// it to break a deadlock; sets each item's error, and `down` when the store refused.
+  void commit(std::vector<Item*>& items, std::string& down);
+  static constexpr int kConflictAttempts = 5;
   /// After a batch: whether the store took it, logged when that changes.
   void set_unavailable(bool down, const std::string& why);
   static constexpr int64_t kRecoveryMs = 10'000;
