@@ -3,8 +3,11 @@
 wrk's ceiling on the same endpoint, a Python `requests` baseline, receipts posted by wrk,
 publish-to-first-send latency, and peak memory. Prints a table and writes
 docs/performance.md. Everything runs on loopback; every process it starts it stops.
+`--only scaleout` (never part of the default run) runs bench/scale_out.py's measurement of
+several heraldd on one PostgreSQL store instead, and writes docs/scale-out.md.
 
   bench.py [--deliveries N] [--million N] [--latency-runs N] [--connections N] [--no-doc]
+  bench.py --only scaleout [--scale-deliveries N] [--no-doc]
 """
 import argparse
 import http.server
@@ -397,7 +400,13 @@ def machine():
             "wrk": (subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines() or ["wrk"])[0]}
 
 
+# What docs/performance.md reports; "scaleout" goes to docs/scale-out.md.
+PERFORMANCE_KEYS = ("ceiling", "curl_alone", "store_alone", "fanout", "baseline", "latency", "million")
+
+
 def main():
+    sys.modules.setdefault("bench", sys.modules[__name__])  # scale_out imports this module as `bench`
+    import scale_out
     ap = argparse.ArgumentParser()
     ap.add_argument("--deliveries", type=int, default=100_000)
     ap.add_argument("--million", type=int, default=1_000_000, help="0 skips the memory run")
@@ -405,21 +414,20 @@ def main():
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--batch", type=int, default=1024)
     ap.add_argument("--seconds", type=int, default=10, help="wrk duration against nginx")
-    ap.add_argument("--only", default="", help="comma list: ceiling,parts,fanout,baseline,latency,million")
+    ap.add_argument("--only", default="", help="comma list: ceiling,parts,fanout,baseline,latency,million;"
+                    " scaleout (several heraldd on PostgreSQL) runs only when named here")
     ap.add_argument("--doc", default=os.path.join(REPO, "docs", "performance.md"))
     ap.add_argument("--no-doc", action="store_true")
     ap.add_argument("--render", metavar="JSON", help="only print the table (and update the doc) from a run's JSON")
+    scale_out.add_arguments(ap)
     args = ap.parse_args()
     if args.render:
         with open(args.render) as f:
             results = json.load(f)
-        table = render_table(results)
-        print(table)
-        if not args.no_doc:
-            update_doc(args.doc, results, table)
+        report(args, results, scale_out)
         return
     only = set(filter(None, args.only.split(",")))
-    want = lambda k: not only or k in only  # noqa: E731
+    want = lambda k: (not only and k != "scaleout") or k in only  # noqa: E731
 
     results = {"machine": machine(), "args": vars(args), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     workdir = tempfile.mkdtemp(prefix="herald-bench-")
@@ -465,15 +473,30 @@ def main():
             if want("million") and args.million:
                 results["million"] = run_fanout(vhost, workdir, nginx, args.million, args.connections,
                                                 args.batch, "million")
+        if want("scaleout"):
+            # Its own vhosts and databases, one per configuration; the same nginx.
+            results["scaleout"] = scale_out.run(args, workdir, nginx, args.connections, args.batch)
     finally:
         nginx.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     print(json.dumps(results, indent=2))
-    table = render_table(results)
-    print(table)
-    if not args.no_doc:
-        update_doc(args.doc, results, table)
+    report(args, results, scale_out)
+
+
+def report(args, results, scale_out):
+    """The tables, and each doc whose figures this run has (unless --no-doc)."""
+    if any(k in results for k in PERFORMANCE_KEYS):
+        table = render_table(results)
+        print(table)
+        if not args.no_doc:
+            update_doc(args.doc, results, table)
+    if "scaleout" in results:
+        table = scale_out.render_table(results["scaleout"])
+        print(table)
+        print("\n" + scale_out.render_ratios(results["scaleout"]))
+        if not args.no_doc:
+            scale_out.update_doc(args.scale_doc, results, table)
 
 
 def ratio(a, b):
@@ -561,7 +584,7 @@ def update_doc(path, results, table):
         "Raw figures:",
         "",
         "```json",
-        json.dumps({k: v for k, v in results.items() if k not in ("machine",)}, indent=1),
+        json.dumps({k: v for k, v in results.items() if k not in ("machine", "scaleout")}, indent=1),
         "```",
         "<!-- bench:end -->",
     ]
