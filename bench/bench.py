@@ -188,6 +188,17 @@ def count_state(db_path, directive_id, state):
         conn.close()
 
 
+def intake_complete(db_path, directive_id):
+    """The directive's intake_complete (1 once all its deliveries are in), None before its
+    first part is committed."""
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+    try:
+        row = conn.execute("SELECT intake_complete FROM directives WHERE id = ?", (directive_id,)).fetchone()
+        return row[0] if row else None
+    finally:
+        conn.close()
+
+
 # ---- measurements -----------------------------------------------------------------------
 
 def wrk(url, connections, seconds, script, env, threads=2):
@@ -241,12 +252,7 @@ def run_fanout(vhost, workdir, nginx, people, concurrency, batch, tag, receipts=
         publish(vhost, d)
 
         def intake_state():
-            conn = sqlite3.connect(f"file:{daemon.store_path}?mode=ro", uri=True, timeout=30)
-            try:
-                row = conn.execute("SELECT intake_complete FROM directives WHERE id = ?", (d["id"],)).fetchone()
-                return row[0] if row else None
-            finally:
-                conn.close()
+            return intake_complete(daemon.store_path, d["id"])
         # The first part (the directive and its first 1,000 deliveries) commits, and sending
         # starts; the rest of the intake goes on meanwhile.
         harness.wait_until(lambda: intake_state() is not None, timeout=3600, interval=0.01, what="first part")

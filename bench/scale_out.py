@@ -224,13 +224,7 @@ def measure(vhost, daemons, nginx, d, people, database):
         path = daemons[0].store_path
 
         def intake_state():
-            import sqlite3
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-            try:
-                row = conn.execute("SELECT intake_complete FROM directives WHERE id = ?", (d["id"],)).fetchone()
-                return row[0] if row else None
-            finally:
-                conn.close()
+            return bench.intake_complete(path, d["id"])
 
         def sent():
             return bench.count_state(path, d["id"], "sent")
