@@ -22,13 +22,8 @@ import shutil
 import subprocess
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-if __name__ == "__main__":
-    sys.path.insert(0, HERE)
-import bench  # noqa: E402  (Nginx, write_directory, directive, daemon_config, publish, CPU helpers)
-from bench import harness  # noqa: E402
-
-REPO = bench.REPO
+import workload  # Nginx, write_directory, directive, daemon_config, publish, CPU helpers
+from workload import REPO, harness
 DOC = os.path.join(REPO, "docs", "scale-out.md")
 BEGIN = "<!-- scaleout:begin (scripts/bench --only scaleout writes this section; edit outside it) -->"
 END = "<!-- scaleout:end -->"
@@ -116,7 +111,7 @@ class PgCpu:
                 self.exclude.add(pid)
                 continue
             try:
-                cpu = bench.process_cpu(pid)
+                cpu = workload.process_cpu(pid)
             except OSError:
                 continue
             if first:
@@ -168,7 +163,7 @@ def run_config(name, workdir, nginx, directory, people, concurrency, batch):
             for i in range(count):
                 inst = os.path.join(sub, f"b{i + 1}")
                 os.makedirs(inst)
-                cfg = bench.daemon_config(nginx.url, directory, concurrency, batch)
+                cfg = workload.daemon_config(nginx.url, directory, concurrency, batch)
                 if store == "postgres":
                     daemons.append(harness.Daemon(vhost, inst, cfg, store="postgres", database=database,
                                                   instance=f"b{i + 1}"))
@@ -181,7 +176,7 @@ def run_config(name, workdir, nginx, directory, people, concurrency, batch):
             harness.wait_until(lambda: all(d.ready() for d in daemons), timeout=600, interval=0.2,
                                what=f"{count} heraldd ready")
             out["ready_s"] = round(time.monotonic() - t, 2)
-            d0 = bench.directive(f"scale-{name}", "all")
+            d0 = workload.directive(f"scale-{name}", "all")
             try:
                 out.update(measure(vhost, daemons, nginx, d0, people, database))
             finally:
@@ -224,16 +219,16 @@ def measure(vhost, daemons, nginx, d, people, database):
         path = daemons[0].store_path
 
         def intake_state():
-            return bench.intake_complete(path, d["id"])
+            return workload.intake_complete(path, d["id"])
 
         def sent():
-            return bench.count_state(path, d["id"], "sent")
+            return workload.count_state(path, d["id"], "sent")
     try:
         pg = PgCpu(database, exclude=[own_backend]) if database else None
-        herald0 = [bench.process_cpu(x.proc.pid) for x in daemons]
-        nginx0, machine0 = nginx.cpu(), bench.machine_busy()
+        herald0 = [workload.process_cpu(x.proc.pid) for x in daemons]
+        nginx0, machine0 = nginx.cpu(), workload.machine_busy()
         t0 = time.monotonic()
-        bench.publish(vhost, d)
+        workload.publish(vhost, d)
 
         def poll(predicate):
             def step():
@@ -256,8 +251,8 @@ def measure(vhost, daemons, nginx, d, people, database):
         elapsed = time.monotonic() - t0
         if pg:
             pg.sample()
-        herald1 = [bench.process_cpu(x.proc.pid) for x in daemons]
-        nginx1, machine1 = nginx.cpu(), bench.machine_busy()
+        herald1 = [workload.process_cpu(x.proc.pid) for x in daemons]
+        nginx1, machine1 = nginx.cpu(), workload.machine_busy()
         n_sent = sent()
         others |= set(others_running())
         per_k = 1000 / people
@@ -272,7 +267,7 @@ def measure(vhost, daemons, nginx, d, people, database):
             cores_used=round(ours / elapsed, 2),
             machine_busy_share=round((machine1[0] - machine0[0]) / max(1, machine1[1] - machine0[1]), 2),
             others_running=sorted(others),
-            peak_rss_mb={x.instance or "heraldd": round(bench.peak_rss_mb(x.proc.pid)) for x in daemons})
+            peak_rss_mb={x.instance or "heraldd": round(workload.peak_rss_mb(x.proc.pid)) for x in daemons})
         if pg:
             out["cpu_s_postgres"] = round(pg.seconds(), 2)
         if others:
@@ -305,7 +300,7 @@ def run(args, workdir, nginx, concurrency=64, batch=1024):
         raise SystemExit(f"--scale-configs: unknown {','.join(unknown)} (known: {','.join(CONFIGS)})")
     people = args.scale_deliveries
     directory = os.path.join(workdir, "scale-directory.yaml")
-    bench.write_directory(directory, people)
+    workload.write_directory(directory, people)
     t = time.monotonic()
     out = {"deliveries": people, "concurrency": concurrency, "batch": batch, "configs": {}}
     for name in names:
@@ -407,9 +402,9 @@ def main():
     add_arguments(ap)
     ap.add_argument("--no-doc", action="store_true")
     args = ap.parse_args()
-    results = {"machine": bench.machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    results = {"machine": workload.machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     workdir = tempfile.mkdtemp(prefix="herald-scale-")
-    nginx = bench.Nginx(workdir)
+    nginx = workload.Nginx(workdir)
     try:
         results["scaleout"] = run(args, workdir, nginx)
     finally:
