@@ -1,6 +1,6 @@
 #include "gateway.hpp"
 
-#include "config/yaml_reader.hpp"
+#include "settings/yaml_reader.hpp"
 
 namespace herald {
 

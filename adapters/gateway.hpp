@@ -8,9 +8,9 @@
 #include <string>
 
 #include "core/channel.hpp"
-#include "net/curl_multi.hpp"
+#include "net/http.hpp"
 #include "render/sms_text.hpp"
-#include "config/secret.hpp"
+#include "settings/secret.hpp"
 #include "send_error.hpp"
 
 namespace YAML { class Node; }

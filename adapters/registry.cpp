@@ -2,7 +2,7 @@
 // drop self-registering objects that nothing references).
 #include <array>
 
-#include "config/yaml_reader.hpp"
+#include "settings/yaml_reader.hpp"
 #include "email/http_api/http_email.hpp"
 #include "email/smtp/smtp.hpp"
 #include "gateway.hpp"

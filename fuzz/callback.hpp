@@ -19,8 +19,8 @@
 
 #include <boost/url.hpp>
 
-#include "config/diagnostics.hpp"
-#include "config/yaml_reader.hpp"
+#include "settings/diagnostics.hpp"
+#include "settings/yaml_reader.hpp"
 #include "gateway.hpp"
 
 namespace herald::fuzz {

@@ -16,7 +16,7 @@
 #include <string_view>
 
 #include "config/config.hpp"
-#include "config/redact.hpp"
+#include "settings/redact.hpp"
 
 namespace {
 

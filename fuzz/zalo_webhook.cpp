@@ -2,7 +2,7 @@
 // plus the OA API's answers to sends and token refreshes, which the same JSON code reads.
 // Input: line 1 the X-ZEvent-Signature header ("mac=<hex>"), the rest the body.
 #include "callback.hpp"
-#include "config/redact.hpp"
+#include "settings/redact.hpp"
 #include "zalo/webhook.hpp"
 #include "zalo/zalo.hpp"
 

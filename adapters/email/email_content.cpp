@@ -4,7 +4,7 @@
 
 #include <cctype>
 
-#include "config/yaml_reader.hpp"
+#include "settings/yaml_reader.hpp"
 
 namespace herald {
 

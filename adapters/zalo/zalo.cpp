@@ -8,10 +8,11 @@
 
 #include <boost/json.hpp>
 
-#include "config/redact.hpp"
-#include "config/yaml_reader.hpp"
+#include "settings/redact.hpp"
+#include "settings/yaml_reader.hpp"
 #include "directive/directive.hpp"
 #include "net/url.hpp"
+#include "text/whitespace.hpp"
 
 namespace json = boost::json;
 
@@ -65,13 +66,6 @@ std::string shorten(const std::string& s, size_t chars) {
   if (space != std::string::npos && space > cut.size() * 3 / 4) cut.resize(space);
   while (!cut.empty() && (cut.back() == ' ' || cut.back() == '\n' || cut.back() == ',')) cut.pop_back();
   return cut + "…";
-}
-
-std::string trimmed(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  size_t start = 0;
-  while (start < s.size() && std::isspace(static_cast<unsigned char>(s[start]))) ++start;
-  return s.substr(start);
 }
 
 std::string_view urgency_label(Urgency u) {
@@ -134,7 +128,7 @@ std::string render_zalo_text(const Directive& d, const std::string& recipient_na
   head += d.issuer_name + " - văn bản số " + d.number + " ngày " + issued_date(d) + "\n" + d.subject;
   head = shorten(head, max_chars);
   size_t used = utf8_length(head);
-  std::string body = trimmed(d.body), summary = trimmed(d.summary);
+  std::string body(trim(d.body, LineBreaks::are_space)), summary(trim(d.summary, LineBreaks::are_space));
   if (used + 2 >= max_chars || (body.empty() && summary.empty())) return head;
   const size_t room = max_chars - used - 2;
   // The whole body when it fits; else the summary written for short channels; else as

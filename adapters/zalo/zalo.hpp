@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "config/secret.hpp"
+#include "settings/secret.hpp"
 #include "gateway.hpp"
 
 namespace herald {

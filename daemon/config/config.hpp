@@ -8,10 +8,11 @@
 #include <string>
 #include <vector>
 
-#include "config/diagnostics.hpp"
-#include "config/secret.hpp"
+#include "settings/diagnostics.hpp"
+#include "settings/secret.hpp"
 #include "core/channel.hpp"
 #include "directory/directory.hpp"
+#include "render/announcement.hpp"
 #include "render/sms_render.hpp"
 
 namespace herald {
@@ -60,20 +61,6 @@ struct StoreConfig {
 
 struct IntakeConfig {
   size_t max_directive_bytes = 1 << 20;
-};
-
-/// How directives are read aloud on the commune loudspeakers (docs/loudspeaker.md).
-struct LoudspeakerSettings {
-  enum class Confidential { notice, skip };
-  /// A confidential directive reaches the zones as `confidential_notice` only, or not at all.
-  Confidential confidential = Confidential::notice;
-  std::string confidential_notice =
-      "{issuer} có văn bản gửi các cơ quan, đơn vị trên địa bàn. Đề nghị cán bộ phụ trách "
-      "liên hệ văn phòng để nhận văn bản.";
-  std::string default_voice = "northern";  // for zones whose directory entry names none
-  std::string audio_dir;                   // default: <store folder>/audio
-  int words_per_minute = 150;              // loudspeakers in the open need slow speech
-  int bitrate_kbps = 48;
 };
 
 struct ChannelConfig {

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "text/vietnamese.hpp"
+#include "text/whitespace.hpp"
 
 namespace herald {
 
@@ -84,61 +85,17 @@ std::string capitalise(std::string_view w) {
 // Small string helpers
 // ---------------------------------------------------------------------------------------
 
-bool is_space_at(std::string_view s, size_t i, size_t& len) {
-  if (s[i] == ' ' || s[i] == '\t' || s[i] == '\f' || s[i] == '\v') {
-    len = 1;
-    return true;
-  }
-  if (s[i] == '\xC2' && i + 1 < s.size() && s[i + 1] == '\xA0') {  // NBSP
-    len = 2;
-    return true;
-  }
-  return false;
-}
-
-std::string_view trim(std::string_view s) {
-  size_t b = 0, len = 0;
-  while (b < s.size() && is_space_at(s, b, len)) b += len;
-  size_t e = s.size();
-  while (e > b) {
-    if (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\f' || s[e - 1] == '\v') {
-      --e;
-    } else if (e - b >= 2 && s[e - 2] == '\xC2' && s[e - 1] == '\xA0') {
-      e -= 2;
-    } else {
-      break;
-    }
-  }
-  return s.substr(b, e - b);
-}
-
-// Whitespace runs become one space; leading/trailing whitespace removed.
-std::string collapse(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  bool pending = false;
-  for (size_t i = 0; i < s.size();) {
-    size_t len = 0;
-    if (is_space_at(s, i, len)) {
-      pending = !out.empty();
-      i += len;
-      continue;
-    }
-    if (pending) out += ' ';
-    pending = false;
-    out += s[i++];
-  }
-  return out;
-}
+// A document is read line by line: its line breaks are not spaces within a line.
+constexpr LineBreaks kLine = LineBreaks::are_not_space;
 
 std::vector<std::string_view> words(std::string_view s) {
   std::vector<std::string_view> out;
   size_t i = 0;
   while (i < s.size()) {
     size_t len = 0;
-    while (i < s.size() && is_space_at(s, i, len)) i += len;
+    while (i < s.size() && (len = space_width(s, i, kLine)) != 0) i += len;
     size_t b = i;
-    while (i < s.size() && !is_space_at(s, i, len)) ++i;
+    while (i < s.size() && space_width(s, i, kLine) == 0) ++i;
     if (i > b) out.push_back(s.substr(b, i - b));
   }
   return out;
@@ -166,7 +123,7 @@ std::optional<size_t> match_lead(std::string_view s, std::string_view pat) {
   for (size_t p = 0; p < pat.size(); ++p) {
     if (pat[p] == ' ') {
       size_t j = i, len = 0;
-      while (j < s.size() && is_space_at(s, j, len)) j += len;
+      while (j < s.size() && (len = space_width(s, j, kLine)) != 0) j += len;
       if (j == i) return std::nullopt;
       i = j;
       continue;
@@ -199,8 +156,8 @@ std::optional<size_t> match_word(std::string_view s, std::string_view pat) {
 
 // Skips spaces and a colon after a lead word ("Kính gửi:  - ...").
 std::string_view after_label(std::string_view s, size_t off) {
-  std::string_view rest = trim(s.substr(off));
-  while (!rest.empty() && (rest.front() == ':' || rest.front() == '.')) rest = trim(rest.substr(1));
+  std::string_view rest = trim(s.substr(off), kLine);
+  while (!rest.empty() && (rest.front() == ':' || rest.front() == '.')) rest = trim(rest.substr(1), kLine);
   return rest;
 }
 
@@ -257,7 +214,7 @@ std::optional<size_t> bullet_len(std::string_view s) {
 }
 
 std::string_view strip_bullet(std::string_view s) {
-  if (auto n = bullet_len(s)) return trim(s.substr(*n));
+  if (auto n = bullet_len(s)) return trim(s.substr(*n), kLine);
   return s;
 }
 
@@ -275,8 +232,8 @@ bool starts_list_item(std::string_view s) {
 }
 
 std::string_view strip_trailing_punct(std::string_view s) {
-  s = trim(s);
-  while (!s.empty() && (s.back() == ',' || s.back() == ';' || s.back() == '.')) s = trim(s.substr(0, s.size() - 1));
+  s = trim(s, kLine);
+  while (!s.empty() && (s.back() == ',' || s.back() == ';' || s.back() == '.')) s = trim(s.substr(0, s.size() - 1), kLine);
   return s;
 }
 
@@ -296,14 +253,14 @@ bool is_md_punct(char c) {
 }
 
 std::string clean_line(std::string_view raw) {
-  std::string_view s = trim(raw);
+  std::string_view s = trim(raw, kLine);
   // Markdown heading and quote markers.
   if (!s.empty() && s[0] == '#') {
     size_t n = 0;
     while (n < s.size() && n < 6 && s[n] == '#') ++n;
-    if (n == s.size() || s[n] == ' ') s = trim(s.substr(n));
+    if (n == s.size() || s[n] == ' ') s = trim(s.substr(n), kLine);
   }
-  while (!s.empty() && s[0] == '>') s = trim(s.substr(1));
+  while (!s.empty() && s[0] == '>') s = trim(s.substr(1), kLine);
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
@@ -319,10 +276,10 @@ std::string clean_line(std::string_view raw) {
     }
     out += c;
   }
-  std::string_view t = trim(out);
+  std::string_view t = trim(out, kLine);
   // A whole line in *italics* or _italics_.
   if (t.size() > 2 && (t.front() == '*' || t.front() == '_') && t.back() == t.front() && t[1] != ' ')
-    t = trim(t.substr(1, t.size() - 2));
+    t = trim(t.substr(1, t.size() - 2), kLine);
   return std::string(t);
 }
 
@@ -335,7 +292,7 @@ std::vector<Line> split_lines(std::string_view in) {
     while (e < in.size() && in[e] != '\n' && in[e] != '\r') ++e;
     Line l;
     l.no = no++;
-    std::string_view raw = trim(in.substr(b, e - b));
+    std::string_view raw = trim(in.substr(b, e - b), kLine);
     if (has_alnum(raw)) {
       l.text = clean_line(raw);
       l.blank = l.text.empty();
@@ -462,7 +419,7 @@ std::optional<DateHit> parse_date_line(std::string_view s) {
     if (!matched) continue;
     // The place: the text before "ngày", without its trailing comma.
     size_t off = static_cast<size_t>(ws[j].data() - s.data());
-    hit.place = collapse(strip_trailing_punct(s.substr(0, off)));
+    hit.place = collapse(strip_trailing_punct(s.substr(0, off)), kLine);
     if (valid_date(y, m, d)) {
       char buf[32];
       std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", y, m, d);
@@ -537,7 +494,7 @@ std::string join_issuer(const std::vector<std::string>& block, size_t& first_of_
 }
 
 std::string name_case(std::string_view line) {
-  std::string c = collapse(line);
+  std::string c = collapse(line, kLine);
   return is_upper_text(c) ? vietnamese_title_case(c) : c;
 }
 
@@ -550,16 +507,16 @@ struct ListBuilder {
   std::string last_raw;  // the last entry as written, to see how it ended
 
   void add(std::string_view text, size_t no) {
-    entries.push_back({no, collapse(strip_bullet(text))});
-    last_raw = std::string(trim(text));
+    entries.push_back({no, collapse(strip_bullet(text), kLine)});
+    last_raw = std::string(trim(text, kLine));
   }
   void append(std::string_view text) {
     if (entries.empty()) return;
     std::string& t = entries.back().text;
-    std::string more = collapse(text);
+    std::string more = collapse(text, kLine);
     if (!t.empty() && !more.empty()) t += ' ';
     t += more;
-    last_raw = std::string(trim(text));
+    last_raw = std::string(trim(text, kLine));
   }
   // The last entry ends without punctuation, so the next line continues it.
   bool open() const {
@@ -657,10 +614,10 @@ void parse_tail(const std::vector<Line>& lines, size_t from, ParsedDocument& doc
       // The signing block.
       if (is_signature_note(seg)) continue;
       if (is_upper_text(seg)) {
-        if (name.empty()) title.push_back(collapse(seg));
+        if (name.empty()) title.push_back(collapse(seg, kLine));
         continue;
       }
-      if (is_name_like(seg)) name = collapse(seg);
+      if (is_name_like(seg)) name = collapse(seg, kLine);
     }
     blank_since = false;
   }
@@ -700,7 +657,7 @@ std::string build_body(const std::vector<Line>& lines, size_t from, size_t to) {
 // ---------------------------------------------------------------------------------------
 
 std::string vietnamese_title_case(std::string_view upper_name) {
-  std::string low = lower(collapse(upper_name));
+  std::string low = lower(collapse(upper_name, kLine));
   std::vector<std::string> lw;
   for (std::string_view w : words(low)) lw.emplace_back(w == "uỷ" ? "ủy" : w);
   static const std::array<std::string_view, 16> kAbbrev{"ubnd", "hđnd", "ubmttq", "mttq", "btv", "bch",
@@ -850,13 +807,13 @@ ParsedDocument parse_document_text(std::string_view utf8) {
           date_found = issuer_closed = true;
           doc.place = d->place;
           doc.issued_date = d->iso;
-          if (d->iso.empty()) bad_date = collapse(seg);
+          if (d->iso.empty()) bad_date = collapse(seg, kLine);
           continue;
         }
       }
       if (!subject_found && subject_lead(seg)) {
         subject_found = issuer_closed = true;
-        std::string subject = collapse(l.text.substr(static_cast<size_t>(seg.data() - l.text.data())));
+        std::string subject = collapse(l.text.substr(static_cast<size_t>(seg.data() - l.text.data())), kLine);
         size_t k = i + 1;
         for (; k < n && !lines[k].blank; ++k) {
           std::string_view t = lines[k].text;
@@ -864,7 +821,7 @@ ParsedDocument parse_document_text(std::string_view utf8) {
               parse_date_line(t))
             break;
           subject += ' ';
-          subject += collapse(t);
+          subject += collapse(t, kLine);
         }
         doc.subject = subject;
         i = k - 1;
@@ -875,7 +832,7 @@ ParsedDocument parse_document_text(std::string_view utf8) {
         // Issuer lines come before the number and date; later ones are the document type
         // ("THÔNG BÁO") or marks ("KHẨN"), skipped.
         if (!issuer_closed && !number_found && !date_found) {
-          issuer_block.push_back(collapse(seg));
+          issuer_block.push_back(collapse(seg, kLine));
           if (issuer_block.size() == 3) issuer_closed = true;
         }
         continue;
@@ -883,7 +840,7 @@ ParsedDocument parse_document_text(std::string_view utf8) {
       if (si > 0) continue;  // an unknown right-hand column
       if (!anything && !issuer_closed && issuer_block.size() < 3 && seg.size() <= 80 && words(seg).size() <= 10 &&
           seg.back() != '.' && seg.back() != ':' && seg.back() != ',' && seg.back() != ';') {
-        issuer_block.push_back(collapse(seg));  // an issuer written in mixed case
+        issuer_block.push_back(collapse(seg, kLine));  // an issuer written in mixed case
         continue;
       }
       body_start = i;

@@ -8,7 +8,7 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "config/yaml_reader.hpp"
+#include "settings/yaml_reader.hpp"
 #include "directory/csv.hpp"
 #include "directory/phone.hpp"
 #include "text/vietnamese.hpp"
@@ -293,247 +293,298 @@ const Group* Directory::match(std::string_view text) const {
   return it == alias_index_.end() ? nullptr : group(it->second);
 }
 
-std::optional<Directory> Directory::from_yaml(const YAML::Node& root, Diagnostics& diag) {
-  Directory dir;
-  size_t errors_before = diag.errors().size();
-  MapReader top(root, diag, "directory");
-  if (!top.is_map()) return std::nullopt;
+/// Reads a directory document into `dir_`, in named steps: zones and group ids first (people
+/// and includes may name them in any order), then groups, people (from YAML and from the
+/// people table), fallback chains taken from groups, memberships closed over includes
+/// (refusing cycles), and the indexes replies are looked up by.
+class DirectoryReader {
+ public:
+  DirectoryReader(Directory& dir, const YAML::Node& root, Diagnostics& diag)
+      : dir_(dir), root_(root), diag_(diag), top_(root, diag, "directory") {}
 
-  // Pass 1: zones and group ids, so people and includes can refer to them in any order.
-  std::map<std::string, YAML::Node> group_nodes;
-  for_each_entry(top, "zones", [&](MapReader& r) {
-    Zone z;
-    auto id = r.string("id", true);
-    z.name = r.string("name", true).value_or("");
-    z.voice = r.string("voice").value_or("");  // empty: channels.loudspeaker.voice
-    z.geocode = r.string("geocode").value_or("");
-    if (!z.voice.empty() && z.voice != "northern" && z.voice != "central" && z.voice != "southern")
-      diag.error(r.child("voice").Mark(), "voice must be northern, central or southern");
-    r.finish();
-    if (!id) return;
-    if (!valid_id(*id)) {
-      diag.error(r.child("id").Mark(), "zone id \"" + *id + "\" must be lowercase a-z, 0-9, - _ .");
-      return;
-    }
-    z.id = *id;
-    if (!dir.zones_.emplace(z.id, z).second)
-      diag.error(r.child("id").Mark(), "duplicate zone id \"" + z.id + "\"");
-  });
-  {
-    YAML::Node list = top.child("groups");
+  bool read() {
+    if (!top_.is_map()) return false;
+    const size_t errors_before = diag_.errors().size();
+    read_zones();
+    index_group_ids();
+    read_groups();
+    index_person_ids();
+    for_each_entry(top_, "people", [&](MapReader& r) { read_person(r); });
+    read_people_table();
+    top_.finish();
+    inherit_fallbacks();
+    close_memberships();
+    if (diag_.errors().size() != errors_before) return false;
+    index_contacts();
+    return true;
+  }
+
+ private:
+  bool group_known(const std::string& id) const { return group_nodes_.count(id) > 0; }
+
+  void read_zones() {
+    for_each_entry(top_, "zones", [&](MapReader& r) {
+      Zone z;
+      auto id = r.string("id", true);
+      z.name = r.string("name", true).value_or("");
+      z.voice = r.string("voice").value_or("");  // empty: channels.loudspeaker.voice
+      z.geocode = r.string("geocode").value_or("");
+      if (!z.voice.empty() && z.voice != "northern" && z.voice != "central" && z.voice != "southern")
+        diag_.error(r.child("voice").Mark(), "voice must be northern, central or southern");
+      r.finish();
+      if (!id) return;
+      if (!valid_id(*id)) {
+        diag_.error(r.child("id").Mark(), "zone id \"" + *id + "\" must be lowercase a-z, 0-9, - _ .");
+        return;
+      }
+      z.id = *id;
+      if (!dir_.zones_.emplace(z.id, z).second) diag_.error(r.child("id").Mark(), "duplicate zone id \"" + z.id + "\"");
+    });
+  }
+
+  void index_group_ids() {
+    YAML::Node list = top_.child("groups");
     if (list.IsSequence())
       for (const auto& g : list)
-        if (g.IsMap() && g["id"] && g["id"].IsScalar()) group_nodes.emplace(g["id"].Scalar(), g);
+        if (g.IsMap() && g["id"] && g["id"].IsScalar()) group_nodes_.emplace(g["id"].Scalar(), g);
   }
-  auto group_known = [&](const std::string& id) { return group_nodes.count(id) > 0; };
 
-  for_each_entry(top, "groups", [&](MapReader& r) {
-    Group g;
-    auto id = r.string("id", true);
-    g.name = r.string("name", true).value_or("");
-    g.aliases = r.string_list("aliases").value_or(std::vector<std::string>{});
-    g.includes = references(r, "includes", group_known, "group");
-    g.fallback = read_fallback(r);
-    r.finish();
-    if (!id) return;
-    if (!valid_id(*id)) {
-      diag.error(r.child("id").Mark(), "group id \"" + *id + "\" must be lowercase a-z, 0-9, - _ .");
-      return;
-    }
-    g.id = *id;
-    if (dir.groups_.count(g.id)) {
-      diag.error(r.child("id").Mark(), "duplicate group id \"" + g.id + "\"");
-      return;
-    }
-    std::vector<std::string> names = g.aliases;
-    names.push_back(g.name);
-    YAML::Node alias_node = r.child("aliases");
-    for (const auto& n : names) {
-      std::string key = match_key(n);
-      if (key.empty()) continue;
-      auto [it, inserted] = dir.alias_index_.emplace(key, g.id);
-      if (!inserted && it->second != g.id)
-        diag.error(alias_node.IsDefined() ? alias_node.Mark() : r.node().Mark(),
-                   "name or alias \"" + n + "\" of group \"" + g.id +
-                       "\" is already used by group \"" + it->second + "\"");
-    }
-    dir.groups_.emplace(g.id, std::move(g));
-  });
+  void read_groups() {
+    auto known = [&](const std::string& id) { return group_known(id); };
+    for_each_entry(top_, "groups", [&](MapReader& r) {
+      Group g;
+      auto id = r.string("id", true);
+      g.name = r.string("name", true).value_or("");
+      g.aliases = r.string_list("aliases").value_or(std::vector<std::string>{});
+      g.includes = references(r, "includes", known, "group");
+      g.fallback = read_fallback(r);
+      r.finish();
+      if (!id) return;
+      if (!valid_id(*id)) {
+        diag_.error(r.child("id").Mark(), "group id \"" + *id + "\" must be lowercase a-z, 0-9, - _ .");
+        return;
+      }
+      g.id = *id;
+      if (dir_.groups_.count(g.id)) {
+        diag_.error(r.child("id").Mark(), "duplicate group id \"" + g.id + "\"");
+        return;
+      }
+      std::vector<std::string> names = g.aliases;
+      names.push_back(g.name);
+      YAML::Node alias_node = r.child("aliases");
+      for (const auto& n : names) {
+        std::string key = match_key(n);
+        if (key.empty()) continue;
+        auto [it, inserted] = dir_.alias_index_.emplace(key, g.id);
+        if (!inserted && it->second != g.id)
+          diag_.error(alias_node.IsDefined() ? alias_node.Mark() : r.node().Mark(),
+                      "name or alias \"" + n + "\" of group \"" + g.id + "\" is already used by group \"" +
+                          it->second + "\"");
+      }
+      dir_.groups_.emplace(g.id, std::move(g));
+    });
+  }
 
-  auto person_ids = [&] {
-    std::set<std::string> ids;
-    YAML::Node list = top.child("people");
+  void index_person_ids() {
+    YAML::Node list = top_.child("people");
     if (list.IsSequence())
       for (const auto& p : list)
-        if (p.IsMap() && p["id"] && p["id"].IsScalar()) ids.insert(p["id"].Scalar());
-    return ids;
-  }();
+        if (p.IsMap() && p["id"] && p["id"].IsScalar()) person_ids_.insert(p["id"].Scalar());
+  }
 
-  for_each_entry(top, "people", [&](MapReader& r) {
+  void read_person(MapReader& r) {
     Person p;
     auto id = r.string("id", true);
     p.name = r.string("name", true).value_or("");
     p.title = r.string("title").value_or("");
-    p.groups = references(r, "groups", group_known, "group");
+    p.groups = references(r, "groups", [&](const std::string& g) { return group_known(g); }, "group");
     p.fallback = read_fallback(r);
     if (auto sup = r.string("superior")) {
-      if (!person_ids.count(*sup))
-        diag.error(r.child("superior").Mark(), "unknown person \"" + *sup + "\" as superior");
+      if (!person_ids_.count(*sup))
+        diag_.error(r.child("superior").Mark(), "unknown person \"" + *sup + "\" as superior");
       else
         p.superior = *sup;
     }
-    YAML::Node contacts_node = r.child("contacts");
-    // A contact refused above already explains why a preferred channel has no address.
-    size_t errors_before_contacts = diag.errors().size();
-    if (contacts_node.IsDefined()) {
-      MapReader c(contacts_node, diag, r.what() + ".contacts", r.mark("contacts"));
-      if (auto phone = c.string("phone")) {
-        auto res = normalize_phone(*phone);
-        if (res.e164) p.contacts.phone = *res.e164;
-        else diag.error(c.child("phone").Mark(), res.error);
-      }
-      if (auto z = c.string("zalo_user_id")) {
-        if (z->empty() || !std::all_of(z->begin(), z->end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
-          diag.error(c.child("zalo_user_id").Mark(), "zalo_user_id must be the digits of a Zalo user id");
-        else
-          p.contacts.zalo_user_id = *z;
-      }
-      if (auto e = c.string("email")) {
-        if (!valid_email(*e)) diag.error(c.child("email").Mark(), "bad email address \"" + *e + "\"");
-        else p.contacts.email = *e;
-      }
-      if (auto z = c.string("loudspeaker_zone")) {
-        if (!dir.zones_.count(*z)) diag.error(c.child("loudspeaker_zone").Mark(), "unknown zone \"" + *z + "\"");
-        else p.contacts.loudspeaker_zone = *z;
-      }
-      c.finish();
-    }
-    bool contacts_ok = diag.errors().size() == errors_before_contacts;
-    YAML::Node ch = r.child("channels");
-    if (ch.IsDefined()) {
-      if (!ch.IsSequence()) {
-        diag.error(ch.Mark(), "channels must be a list such as [zalo, sms]");
-      } else {
-        for (const auto& item : ch) {
-          auto name = scalar_string(item, diag, "channels item");
-          if (!name) continue;
-          auto c = parse_channel(*name);
-          if (!c) {
-            diag.error(item.Mark(), "unknown channel \"" + *name + "\" (sms, zalo, email, loudspeaker)");
-            continue;
-          }
-          if (!reachable(p.contacts, *c)) {
-            if (contacts_ok) diag.error(item.Mark(), "prefers " + *name + " but has no contact for it");
-          } else if (std::find(p.channels.begin(), p.channels.end(), *c) == p.channels.end())
-            p.channels.push_back(*c);
-        }
-      }
-    } else {
-      p.channels = default_channels(p.contacts);
-    }
+    // A contact refused here already explains why a preferred channel has no address.
+    const size_t errors_before_contacts = diag_.errors().size();
+    read_contacts(r, p.contacts);
+    read_channels(r, p, diag_.errors().size() == errors_before_contacts);
     r.finish();
     if (!id) return;
     if (!valid_id(*id)) {
-      diag.error(r.child("id").Mark(), "person id \"" + *id + "\" must be lowercase a-z, 0-9, - _ .");
+      diag_.error(r.child("id").Mark(), "person id \"" + *id + "\" must be lowercase a-z, 0-9, - _ .");
       return;
     }
     p.id = *id;
-    if (dir.groups_.count(p.id) || dir.zones_.count(p.id))
-      diag.error(r.child("id").Mark(), "person id \"" + p.id + "\" is also a group or zone id");
-    if (!dir.people_.emplace(p.id, p).second)
-      diag.error(r.child("id").Mark(), "duplicate person id \"" + p.id + "\"");
-  });
-  if (auto csv_file = top.string("people_csv")) {
-    // Relative to the file the directory is in.
+    if (dir_.groups_.count(p.id) || dir_.zones_.count(p.id))
+      diag_.error(r.child("id").Mark(), "person id \"" + p.id + "\" is also a group or zone id");
+    if (!dir_.people_.emplace(p.id, p).second) diag_.error(r.child("id").Mark(), "duplicate person id \"" + p.id + "\"");
+  }
+
+  void read_contacts(MapReader& r, Contacts& contacts) {
+    YAML::Node node = r.child("contacts");
+    if (!node.IsDefined()) return;
+    MapReader c(node, diag_, r.what() + ".contacts", r.mark("contacts"));
+    if (auto phone = c.string("phone")) {
+      auto res = normalize_phone(*phone);
+      if (res.e164) contacts.phone = *res.e164;
+      else diag_.error(c.child("phone").Mark(), res.error);
+    }
+    if (auto z = c.string("zalo_user_id")) {
+      if (z->empty() || !std::all_of(z->begin(), z->end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
+        diag_.error(c.child("zalo_user_id").Mark(), "zalo_user_id must be the digits of a Zalo user id");
+      else
+        contacts.zalo_user_id = *z;
+    }
+    if (auto e = c.string("email")) {
+      if (!valid_email(*e)) diag_.error(c.child("email").Mark(), "bad email address \"" + *e + "\"");
+      else contacts.email = *e;
+    }
+    if (auto z = c.string("loudspeaker_zone")) {
+      if (!dir_.zones_.count(*z)) diag_.error(c.child("loudspeaker_zone").Mark(), "unknown zone \"" + *z + "\"");
+      else contacts.loudspeaker_zone = *z;
+    }
+    c.finish();
+  }
+
+  // `channels: [zalo, sms]`, each one the person has a contact for; without it, the
+  // channels their contacts allow.
+  void read_channels(MapReader& r, Person& p, bool contacts_ok) {
+    YAML::Node ch = r.child("channels");
+    if (!ch.IsDefined()) {
+      p.channels = default_channels(p.contacts);
+      return;
+    }
+    if (!ch.IsSequence()) {
+      diag_.error(ch.Mark(), "channels must be a list such as [zalo, sms]");
+      return;
+    }
+    for (const auto& item : ch) {
+      auto name = scalar_string(item, diag_, "channels item");
+      if (!name) continue;
+      auto c = parse_channel(*name);
+      if (!c) {
+        diag_.error(item.Mark(), "unknown channel \"" + *name + "\" (sms, zalo, email, loudspeaker)");
+        continue;
+      }
+      if (!reachable(p.contacts, *c)) {
+        if (contacts_ok) diag_.error(item.Mark(), "prefers " + *name + " but has no contact for it");
+      } else if (std::find(p.channels.begin(), p.channels.end(), *c) == p.channels.end()) {
+        p.channels.push_back(*c);
+      }
+    }
+  }
+
+  // `people_csv: people.csv`, relative to the file the directory is in.
+  void read_people_table() {
+    auto csv_file = top_.string("people_csv");
+    if (!csv_file) return;
     std::filesystem::path path(*csv_file);
-    if (path.is_relative()) path = std::filesystem::path(diag.file()).parent_path() / path;
+    if (path.is_relative()) path = std::filesystem::path(diag_.file()).parent_path() / path;
     Diagnostics csv_diag(path.string());
     std::vector<CsvSuperior> superiors;
-    read_people_csv(path.string(), csv_diag, dir.zones_, group_known,
+    read_people_csv(path.string(), csv_diag, dir_.zones_, [&](const std::string& g) { return group_known(g); },
                     [&](Person&& p, int line, int column) {
-                      if (dir.groups_.count(p.id) || dir.zones_.count(p.id))
+                      if (dir_.groups_.count(p.id) || dir_.zones_.count(p.id))
                         csv_diag.error(line, column, "person id \"" + p.id + "\" is also a group or zone id");
                       std::string id = p.id;
-                      if (!dir.people_.emplace(id, std::move(p)).second)
+                      if (!dir_.people_.emplace(id, std::move(p)).second)
                         csv_diag.error(line, column, "duplicate person id \"" + id + "\"");
                     },
                     superiors);
     for (auto& s : superiors) {
-      auto it = dir.people_.find(s.person);
-      if (!dir.people_.count(s.superior))
+      auto it = dir_.people_.find(s.person);
+      if (!dir_.people_.count(s.superior))
         csv_diag.error(s.line, s.column, "unknown person \"" + s.superior + "\" as superior");
-      else if (it != dir.people_.end())
+      else if (it != dir_.people_.end())
         it->second.superior = std::move(s.superior);
     }
-    diag.absorb(csv_diag);
+    diag_.absorb(csv_diag);
   }
-  top.finish();
 
   // A person without a chain of their own takes the first one among their groups.
-  for (auto& [pid, p] : dir.people_) {
-    if (!p.fallback.empty()) continue;
-    for (const auto& g : p.groups)
-      if (auto it = dir.groups_.find(g); it != dir.groups_.end() && !it->second.fallback.empty()) {
-        p.fallback = it->second.fallback;
-        break;
-      }
+  void inherit_fallbacks() {
+    for (auto& [pid, p] : dir_.people_) {
+      if (!p.fallback.empty()) continue;
+      for (const auto& g : p.groups)
+        if (auto it = dir_.groups_.find(g); it != dir_.groups_.end() && !it->second.fallback.empty()) {
+          p.fallback = it->second.fallback;
+          break;
+        }
+    }
   }
 
-  // Membership closure, refusing include cycles.
-  std::map<std::string, std::vector<const Person*>> direct;
-  for (const auto& [pid, p] : dir.people_)
-    for (const auto& g : p.groups) direct[g].push_back(&p);
-  for (const auto& entry : dir.groups_) {
-    const std::string& gid = entry.first;
-    // Each group reports only the cycle back to itself, with the path, so a group that
-    // merely includes a cyclic group is not blamed for it.
-    std::vector<const Person*> people;
-    std::set<std::string> visited;
-    std::string cycle;
-    // Depth first with an explicit stack (the path from gid, and the next include of each
-    // group on it): a chain of includes as long as the file allows cannot overflow the
-    // call stack.
-    std::vector<std::pair<const std::string*, size_t>> path;
-    auto enter = [&](const std::string& id) {
-      if (!visited.insert(id).second) {
-        if (id == gid && cycle.empty()) {  // the first way back is enough to show
-          for (const auto& step : path) cycle += *step.first + " -> ";
-          cycle += id;
+  // Each group's members through its includes, each once, by id; include cycles refused.
+  void close_memberships() {
+    std::map<std::string, std::vector<const Person*>> direct;
+    for (const auto& [pid, p] : dir_.people_)
+      for (const auto& g : p.groups) direct[g].push_back(&p);
+    for (const auto& entry : dir_.groups_) {
+      const std::string& gid = entry.first;
+      // Each group reports only the cycle back to itself, with the path, so a group that
+      // merely includes a cyclic group is not blamed for it.
+      std::vector<const Person*> people;
+      std::set<std::string> visited;
+      std::string cycle;
+      // Depth first with an explicit stack (the path from gid, and the next include of
+      // each group on it): a chain of includes as long as the file allows cannot overflow
+      // the call stack.
+      std::vector<std::pair<const std::string*, size_t>> path;
+      auto enter = [&](const std::string& id) {
+        if (!visited.insert(id).second) {
+          if (id == gid && cycle.empty()) {  // the first way back is enough to show
+            for (const auto& step : path) cycle += *step.first + " -> ";
+            cycle += id;
+          }
+          return;
         }
-        return;
+        if (auto d = direct.find(id); d != direct.end()) people.insert(people.end(), d->second.begin(), d->second.end());
+        path.emplace_back(&id, 0);
+      };
+      enter(gid);
+      while (!path.empty()) {
+        auto it = dir_.groups_.find(*path.back().first);
+        size_t& next = path.back().second;
+        if (it == dir_.groups_.end() || next >= it->second.includes.size()) {
+          path.pop_back();
+          continue;
+        }
+        enter(it->second.includes[next++]);
       }
-      if (auto d = direct.find(id); d != direct.end()) people.insert(people.end(), d->second.begin(), d->second.end());
-      path.emplace_back(&id, 0);
-    };
-    enter(gid);
-    while (!path.empty()) {
-      auto it = dir.groups_.find(*path.back().first);
-      size_t& next = path.back().second;
-      if (it == dir.groups_.end() || next >= it->second.includes.size()) {
-        path.pop_back();
+      if (!cycle.empty()) {
+        diag_.error(group_nodes_.count(gid) ? group_nodes_[gid].Mark() : root_.Mark(),
+                    "group \"" + gid + "\" includes itself: " + cycle);
         continue;
       }
-      enter(it->second.includes[next++]);
+      std::sort(people.begin(), people.end(), [](auto* a, auto* b) { return a->id < b->id; });
+      people.erase(std::unique(people.begin(), people.end()), people.end());
+      people.shrink_to_fit();
+      dir_.members_[gid] = std::move(people);
     }
-    if (!cycle.empty()) {
-      diag.error(group_nodes.count(gid) ? group_nodes[gid].Mark() : root.Mark(),
-                 "group \"" + gid + "\" includes itself: " + cycle);
-      continue;
+  }
+
+  // Who a reply comes from. A number shared by two people (a shared office phone) names
+  // neither: a reply from it cannot say who read the directive.
+  void index_contacts() {
+    dir_.phone_index_.reserve(dir_.people_.size());
+    for (const auto& [id, p] : dir_.people_) {
+      if (!p.contacts.phone.empty() && !dir_.phone_index_.emplace(p.contacts.phone, &p).second)
+        dir_.phone_index_[p.contacts.phone] = nullptr;
+      if (!p.contacts.zalo_user_id.empty()) dir_.zalo_index_.emplace(p.contacts.zalo_user_id, &p);
     }
-    std::sort(people.begin(), people.end(), [](auto* a, auto* b) { return a->id < b->id; });
-    people.erase(std::unique(people.begin(), people.end()), people.end());
-    people.shrink_to_fit();
-    dir.members_[gid] = std::move(people);
   }
-  if (diag.errors().size() != errors_before) return std::nullopt;
-  dir.phone_index_.reserve(dir.people_.size());
-  for (const auto& [id, p] : dir.people_) {
-    // A number shared by two people (a shared office phone) names neither: a reply from
-    // it cannot say who read the directive.
-    if (!p.contacts.phone.empty() && !dir.phone_index_.emplace(p.contacts.phone, &p).second)
-      dir.phone_index_[p.contacts.phone] = nullptr;
-    if (!p.contacts.zalo_user_id.empty()) dir.zalo_index_.emplace(p.contacts.zalo_user_id, &p);
-  }
+
+  Directory& dir_;
+  const YAML::Node& root_;
+  Diagnostics& diag_;
+  MapReader top_;
+  std::map<std::string, YAML::Node> group_nodes_;
+  std::set<std::string> person_ids_;
+};
+
+std::optional<Directory> Directory::from_yaml(const YAML::Node& root, Diagnostics& diag) {
+  Directory dir;
+  if (!DirectoryReader(dir, root, diag).read()) return std::nullopt;
   return dir;
 }
 

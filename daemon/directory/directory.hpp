@@ -9,7 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "config/diagnostics.hpp"
+#include "settings/diagnostics.hpp"
 #include "core/channel.hpp"
 
 namespace YAML { class Node; }
@@ -90,6 +90,7 @@ class Directory {
   static std::optional<Directory> from_yaml(const YAML::Node& root, Diagnostics& diag);
 
  private:
+  friend class DirectoryReader;  // directory.cpp: from_yaml's steps
   std::map<std::string, Group> groups_;
   std::map<std::string, Person> people_;
   std::map<std::string, Zone> zones_;

@@ -2,7 +2,7 @@
 
 #include <boost/asio/post.hpp>
 
-#include "config/redact.hpp"
+#include "settings/redact.hpp"
 #include "core/log.hpp"
 #include "core/time.hpp"
 #include "acks/ack_link.hpp"
@@ -581,7 +581,7 @@ int64_t Dispatcher::backoff_ms(int attempt, int64_t initial_ms, int64_t max_ms, 
 
 void Dispatcher::finish(Lane& lane, const ClaimedDelivery& c, const SendResult& answer, bool credentials_current) {
   // The provider's text is logged, kept as the delivery's error and shown by the API: it
-  // may quote the request it got, credentials and all (config/redact.hpp).
+  // may quote the request it got, credentials and all (settings/redact.hpp).
   SendResult r = answer;
   r.error.text = redact_secrets(std::move(r.error.text));
   const int64_t now = now_ms();

@@ -6,7 +6,7 @@
 #include <set>
 
 #include "acks/inbox.hpp"
-#include "config/redact.hpp"
+#include "settings/redact.hpp"
 #include "core/log.hpp"
 #include "core/time.hpp"
 #include "http/api.hpp"

@@ -1,5 +1,6 @@
 #include "loudspeaker/audio.hpp"
 #include "core/thread_name.hpp"
+#include "text/whitespace.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -42,42 +43,8 @@ std::string errno_text(int err) { return std::system_category().message(err); }
 
 // ---- text ----------------------------------------------------------------------------
 
-bool is_space_at(std::string_view s, size_t i, size_t& width) {
-  unsigned char c = static_cast<unsigned char>(s[i]);
-  if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f') {
-    width = 1;
-    return true;
-  }
-  if (c == 0xC2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0xA0) {  // NBSP
-    width = 2;
-    return true;
-  }
-  return false;
-}
-
-bool blank(std::string_view s) {
-  size_t w = 0;
-  for (size_t i = 0; i < s.size(); i += w) {
-    if (!is_space_at(s, i, w)) return false;
-  }
-  return true;
-}
-
-std::string_view trim(std::string_view s) {
-  size_t w = 0;
-  while (!s.empty() && is_space_at(s, 0, w)) s.remove_prefix(w);
-  while (!s.empty()) {
-    unsigned char c = static_cast<unsigned char>(s.back());
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f') {
-      s.remove_suffix(1);
-    } else if (s.size() >= 2 && c == 0xA0 && static_cast<unsigned char>(s[s.size() - 2]) == 0xC2) {
-      s.remove_suffix(2);
-    } else {
-      break;
-    }
-  }
-  return s;
-}
+// Speech is one text: a line break is a space like any other.
+constexpr LineBreaks kSpeech = LineBreaks::are_space;
 
 /// Sentences, each spoken by its own espeak_Synth call with sentence_pause_ms of silence
 /// between them: a piece ends after . ! ? followed by white space, and at every line break
@@ -86,8 +53,8 @@ std::vector<std::string> sentences(std::string_view text) {
   std::vector<std::string> out;
   size_t start = 0;
   auto cut = [&](size_t end) {
-    std::string_view piece = trim(text.substr(start, end - start));
-    if (!piece.empty() && !blank(piece)) out.emplace_back(piece);
+    std::string_view piece = trim(text.substr(start, end - start), kSpeech);
+    if (!piece.empty() && !blank(piece, kSpeech)) out.emplace_back(piece);
     start = end;
   };
   for (size_t i = 0; i < text.size(); ++i) {
@@ -95,8 +62,7 @@ std::vector<std::string> sentences(std::string_view text) {
     if (c == '\n') {
       cut(i + 1);
     } else if ((c == '.' || c == '!' || c == '?') && i + 1 < text.size()) {
-      size_t w = 0;
-      if (is_space_at(text, i + 1, w)) cut(i + 1);
+      if (space_width(text, i + 1, kSpeech) != 0) cut(i + 1);
     }
   }
   cut(text.size());
@@ -475,7 +441,7 @@ std::string audio_key(std::string_view text, Voice voice, const AudioOptions& op
 
 AudioFile render_mp3(const std::string& text, Voice voice, const AudioOptions& opts,
                      const std::string& dir, const std::atomic<bool>* cancel) {
-  if (blank(text)) fail("nothing to say: the text is empty");
+  if (blank(text, kSpeech)) fail("nothing to say: the text is empty");
   check_options(opts);
   make_dir(dir);
   Pcm pcm = synthesise(text, voice, opts, cancel);
@@ -547,7 +513,7 @@ void AudioCache::ensure(std::string text, Voice voice, Done done) {
       d(file, error);
     });
   };
-  if (blank(text)) {
+  if (blank(text, kSpeech)) {
     reply(std::move(done), std::nullopt, "nothing to say: the text is empty");
     return;
   }

@@ -9,7 +9,7 @@
 
 #include "acks/followups.hpp"
 #include "acks/inbox.hpp"
-#include "config/yaml_reader.hpp"
+#include "settings/yaml_reader.hpp"
 #include "core/time.hpp"
 #include "planner/planner.hpp"
 #include "render/followup.hpp"

@@ -3,7 +3,7 @@
 // gets no receipt in time; never in addition to a success.
 #include <gtest/gtest.h>
 
-#include "config/yaml_reader.hpp"
+#include "settings/yaml_reader.hpp"
 #include "core/time.hpp"
 #include "planner/planner.hpp"
 #include "store/store.hpp"

@@ -14,8 +14,8 @@
 #include <boost/url.hpp>
 #include <gtest/gtest.h>
 
-#include "config/diagnostics.hpp"
-#include "config/yaml_reader.hpp"
+#include "settings/diagnostics.hpp"
+#include "settings/yaml_reader.hpp"
 #include "gateway.hpp"
 #include "support.hpp"
 

@@ -14,7 +14,7 @@
 #include <boost/beast/http.hpp>
 #include <gtest/gtest.h>
 
-#include "config/redact.hpp"
+#include "settings/redact.hpp"
 #include "core/log.hpp"
 #include "dispatch/dispatcher.hpp"
 #include "gateway_support.hpp"

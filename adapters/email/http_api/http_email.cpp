@@ -1,6 +1,6 @@
 #include "email/http_api/http_email.hpp"
 
-#include "config/yaml_reader.hpp"
+#include "settings/yaml_reader.hpp"
 #include "email/email_content.hpp"
 
 namespace herald {

@@ -2,7 +2,7 @@
 
 #include <array>
 
-#include "config/yaml_reader.hpp"
+#include "settings/yaml_reader.hpp"
 #include "core/time.hpp"
 #include "email/email_content.hpp"
 #include "email/mime.hpp"

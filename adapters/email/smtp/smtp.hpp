@@ -8,7 +8,7 @@
 #include <optional>
 #include <string>
 
-#include "config/secret.hpp"
+#include "settings/secret.hpp"
 #include "gateway.hpp"
 
 namespace herald {

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "config/yaml_reader.hpp"
+#include "settings/yaml_reader.hpp"
 #include "core/time.hpp"
 
 namespace herald {

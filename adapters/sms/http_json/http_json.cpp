@@ -8,7 +8,7 @@
 
 #include <boost/json.hpp>
 
-#include "config/yaml_reader.hpp"
+#include "settings/yaml_reader.hpp"
 #include "net/url.hpp"
 
 namespace json = boost::json;

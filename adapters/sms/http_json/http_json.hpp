@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "config/secret.hpp"
+#include "settings/secret.hpp"
 #include "gateway.hpp"
 
 namespace herald {

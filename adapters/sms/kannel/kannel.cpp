@@ -3,7 +3,7 @@
 #include <array>
 #include <charconv>
 
-#include "config/yaml_reader.hpp"
+#include "settings/yaml_reader.hpp"
 #include "net/url.hpp"
 
 namespace herald {

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "gateway.hpp"
-#include "config/secret.hpp"
+#include "settings/secret.hpp"
 
 namespace herald {
 

@@ -1,4 +1,4 @@
-#include "config/yaml_reader.hpp"
+#include "settings/yaml_reader.hpp"
 
 #include <fstream>
 #include <map>

@@ -1,4 +1,4 @@
-#include "config/secret.hpp"
+#include "settings/secret.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -8,7 +8,7 @@
 #include <sstream>
 #include <vector>
 
-#include "config/redact.hpp"
+#include "settings/redact.hpp"
 #include "net/url.hpp"
 
 namespace herald {

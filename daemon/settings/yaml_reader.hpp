@@ -9,8 +9,8 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include "config/diagnostics.hpp"
-#include "config/secret.hpp"
+#include "settings/diagnostics.hpp"
+#include "settings/secret.hpp"
 
 namespace herald {
 

@@ -1,4 +1,4 @@
-#include "config/diagnostics.hpp"
+#include "settings/diagnostics.hpp"
 
 #include <yaml-cpp/yaml.h>
 
