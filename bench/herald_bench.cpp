@@ -74,7 +74,7 @@ int run_store(const std::string& dir, size_t count, size_t batch) {
   d.urgency = Urgency::khan;
   const std::string raw = "{}";
   store->commit_directive(d, raw, [&](const std::function<void(const PlannedDelivery&)>& emit) {
-    PlannedDelivery p{"person", {}, "Cán bộ", Channel::sms, {}, DeliveryState::queued, {}, {}, {}, 0, "directive", {}};
+    PlannedDelivery p{"person", {}, "Cán bộ", Channel::sms, {}, DeliveryState::queued, {}, {}, {}, 0, Purpose::directive, {}};
     for (size_t i = 0; i < count; ++i) {
       p.recipient_id = "p" + std::to_string(i);
       p.address = "+8490" + std::to_string(1000000 + i);

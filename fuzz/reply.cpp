@@ -5,6 +5,7 @@
 
 #include "acks/reply.hpp"
 
+using namespace herald;
 using namespace herald::acks;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

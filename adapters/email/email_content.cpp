@@ -1,10 +1,10 @@
 #include "email/email_content.hpp"
 
-#include "acks/reply.hpp"
 
 #include <cctype>
 
 #include "settings/yaml_reader.hpp"
+#include "directive/ack_code.hpp"
 
 namespace herald {
 
@@ -99,7 +99,7 @@ namespace {
 // How to acknowledge: reply with the code, or open the link.
 void add_ack_footer(EmailContent& e, const Directive& d, const std::string& ack_url) {
   if (!d.ack_required || d.ack_code.empty()) return;
-  std::string line = acks::ack_footer(d.ack_code, false);
+  std::string line = ack_footer(d.ack_code, false);
   std::string text = "\n" + line + (ack_url.empty() ? "" : "\nHoặc mở liên kết: " + ack_url) + "\n";
   std::string html = "<p>" + html_escape(line) +
                      (ack_url.empty() ? "" : " <a href=\"" + html_escape(ack_url) + "\">Xác nhận đã nhận văn bản</a>") +

@@ -1,6 +1,5 @@
 #include "zalo/zalo.hpp"
 
-#include "acks/reply.hpp"
 
 #include <algorithm>
 #include <array>
@@ -10,6 +9,7 @@
 
 #include "settings/redact.hpp"
 #include "settings/yaml_reader.hpp"
+#include "directive/ack_code.hpp"
 #include "directive/directive.hpp"
 #include "net/url.hpp"
 #include "text/whitespace.hpp"
@@ -295,7 +295,7 @@ std::optional<SendError> ZaloOaGateway::refuse(const OutboundMessage& m) const {
 net::HttpRequest ZaloOaGateway::build(const OutboundMessage& m) const {
   std::string footer;
   if (m.directive && m.directive->ack_required && !m.directive->ack_code.empty())
-    footer = "\n\n" + acks::ack_footer(m.directive->ack_code, false) +
+    footer = "\n\n" + ack_footer(m.directive->ack_code, false) +
              (m.ack_url.empty() ? "" : "\nHoặc bấm: " + m.ack_url);
   const size_t room = kMaxText - std::min(kMaxText / 2, utf8_length(footer));
   std::string text = m.directive ? render_zalo_text(*m.directive, m.recipient_name, room) + footer : m.text;

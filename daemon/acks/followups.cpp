@@ -40,8 +40,8 @@ size_t run_followups(Store& store, const Directory& dir, const AcksConfig& cfg, 
       std::vector<PlannedDelivery> out;
       for (const MissingAck& m : store.missing_acks(w.directive_id)) {
         PlannedDelivery p{"person", m.recipient_id, m.recipient_name, m.channel, m.address,
-                          DeliveryState::queued, {}, {}, {}, 0, "directive", {}};
-        p.purpose = "reminder";
+                          DeliveryState::queued, {}, {}, {}, 0, Purpose::directive, {}};
+        p.purpose = Purpose::reminder;
         p.note = kind;  // a second reminder is another delivery on the same channel
         out.push_back(std::move(p));
       }
@@ -59,8 +59,8 @@ size_t run_followups(Store& store, const Directory& dir, const AcksConfig& cfg, 
       if (policy.escalate_to_superior && !p->superior.empty()) by_superior[p->superior].push_back(m.recipient_name);
       if (policy.escalate_next_channel)
         if (auto next = reachable(*p, m.channel)) {
-          PlannedDelivery d{"person", p->id, p->name, next->first, next->second, DeliveryState::queued, {}, {}, {}, 0, "directive", {}};
-          d.purpose = "reminder";
+          PlannedDelivery d{"person", p->id, p->name, next->first, next->second, DeliveryState::queued, {}, {}, {}, 0, Purpose::directive, {}};
+          d.purpose = Purpose::reminder;
           d.note = "next channel after the deadline";
           out.push_back(std::move(d));
         }
@@ -72,8 +72,8 @@ size_t run_followups(Store& store, const Directory& dir, const AcksConfig& cfg, 
       if (!via) continue;
       std::string note;
       for (const auto& n : names) note += (note.empty() ? "" : ", ") + n;
-      PlannedDelivery d{"person", s->id, s->name, via->first, via->second, DeliveryState::queued, {}, {}, {}, 0, "directive", {}};
-      d.purpose = "escalation";
+      PlannedDelivery d{"person", s->id, s->name, via->first, via->second, DeliveryState::queued, {}, {}, {}, 0, Purpose::directive, {}};
+      d.purpose = Purpose::escalation;
       d.note = note;
       out.push_back(std::move(d));
     }

@@ -69,7 +69,7 @@ ReplyOutcome take_reply(Store& store, const Directory& dir, Channel channel, con
     // Zalo has no answer-in-the-response like Kannel's sms-service: the help goes out as
     // an OA message, a delivery of the newest open directive with the text as its note.
     PlannedDelivery help{"person", person->id, person->name, Channel::zalo, sender, DeliveryState::queued,
-                         {}, {}, {}, 0, "help", out.answer};
+                         {}, {}, {}, 0, Purpose::help, out.answer};
     store.add_followup(open.front().directive_id, "help:" + sender + ":" + std::to_string(now), {help}, now);
     out.queued_help = true;
   }

@@ -1,5 +1,5 @@
 // acks/reply: a recipient's reply read as an acknowledgement, its resolution against the
-// sender's open directives, the help text, ack codes and footers. The reply is folded
+// sender's open directives, and the help text. The reply is folded
 // (unaccent, ASCII lowercase) and cut into words at ASCII punctuation, Unicode spaces,
 // punctuation and emoji; the rules in reply.hpp then run over the words with the tables
 // below.
@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "directive/ack_code.hpp"
 #include "text/vietnamese.hpp"
 
 namespace herald::acks {
@@ -155,34 +156,7 @@ size_t keyword_at(const std::vector<std::string>& words, size_t i) {
   return 0;
 }
 
-/// Lowercase, leading zeros dropped from the digits.
-std::string fold_code(string_view code) {
-  std::string out;
-  size_t i = 0;
-  while (i + 1 < code.size() && code[i] == '0' && is_digit(code[i + 1])) ++i;
-  for (; i < code.size(); ++i) out += lower(code[i]);
-  return out;
-}
-
-uint64_t fnv1a(string_view s) {
-  uint64_t h = 1469598103934665603ull;
-  for (char c : s) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
 }  // namespace
-
-std::string normalize_code(std::string_view code) { return fold_code(code); }
-
-bool is_ack_code(std::string_view code) {
-  if (code.empty() || code.size() > 6 || !is_digit(code[0])) return false;
-  for (char c : code)
-    if (!is_digit(c) && !is_lower(lower(c))) return false;
-  return true;
-}
 
 ParsedReply parse_reply(std::string_view utf8) {
   if (utf8.size() > kMaxBytes) {
@@ -227,9 +201,9 @@ Resolution resolve(const ParsedReply& r, const std::vector<std::string>& open_co
     if (open_codes.size() == 1) return {O::no_code_single, open_codes.front()};
     return {O::ambiguous, {}};
   }
-  std::string want = fold_code(r.code);
+  std::string want = normalize_code(r.code);
   for (const auto& open : open_codes)
-    if (fold_code(open) == want) return {O::matched, open};
+    if (normalize_code(open) == want) return {O::matched, open};
   return {O::unknown_code, r.code};
 }
 
@@ -249,37 +223,6 @@ std::string help_text(const std::vector<std::string>& open_codes, bool unaccente
       text += " và " + std::to_string(open_codes.size() - shown) + " văn bản khác";
     text += ".";
   }
-  return unaccented ? unaccent(text) : text;
-}
-
-std::string derive_ack_code(std::string_view number, std::string_view directive_id,
-                            const std::function<bool(const std::string&)>& taken) {
-  size_t start = 0;
-  while (start < number.size() && (number[start] == ' ' || number[start] == '\t')) ++start;
-  size_t end = start;
-  while (end < number.size() && is_digit(number[end])) ++end;
-  if (end > start && end - start <= 5) {
-    std::string base = fold_code(number.substr(start, end - start));
-    if (!taken(base)) return base;
-    for (char letter = 'a'; letter <= 'z'; ++letter) {
-      std::string code = base + letter;
-      if (!taken(code)) return code;
-    }
-  }
-  // From the id's hash: 4 digits, re-hashed while taken; 5 digits after that.
-  std::string code;
-  for (int attempt = 0; attempt < 2000; ++attempt) {
-    std::string key(directive_id);
-    if (attempt > 0) key += "#" + std::to_string(attempt);
-    uint64_t h = fnv1a(key);
-    code = attempt < 1000 ? std::to_string(1000 + h % 9000) : std::to_string(10000 + h % 90000);
-    if (!taken(code)) return code;
-  }
-  return code;
-}
-
-std::string ack_footer(std::string_view code, bool unaccented) {
-  std::string text = "Trả lời OK " + std::string(code) + " để xác nhận.";
   return unaccented ? unaccent(text) : text;
 }
 

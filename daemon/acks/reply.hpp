@@ -1,7 +1,8 @@
 #pragma once
 // Acknowledgements by reply: what a recipient's SMS or Zalo reply says ("OK 158", "Đã nhận
-// 158", "xn"), which open directive it acknowledges, the help sent back when that is unclear,
-// and the short ack codes and footers the outgoing messages carry.
+// 158", "xn"), which open directive it acknowledges, and the help sent back when that is
+// unclear. The codes themselves (their form, the footer asking for them) are in
+// directive/ack_code.hpp.
 //
 // Reading rules (parse_reply), on the first 500 bytes of the reply, after unaccent(), ASCII
 // lowercase, with punctuation, Unicode spaces and emoji as word separators:
@@ -19,12 +20,13 @@
 //   cut off at its punctuation ("158-CV/HU", "158/QĐ-UBND" -> "158"), a keyword glued to the
 //   code is split off ("OK158", "xn158a"). Anything after the code (a name, "cảm ơn") is
 //   ignored.
-// Codes are normalised: lowercase, leading zeros dropped ("05" -> "5", "158A" -> "158a").
-// derive_ack_code makes codes in that form and resolve() compares normalised codes.
+// Codes are normalised (normalize_code) and resolve() compares normalised codes.
 #include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "directive/ack_code.hpp"
 
 namespace herald::acks {
 
@@ -38,13 +40,6 @@ struct ParsedReply {
 /// Reads a recipient's reply; see the rules above. Empty text, whitespace and text that
 /// is not well-formed UTF-8 are unknown.
 ParsedReply parse_reply(std::string_view utf8);
-
-/// A code in normal form: ASCII lowercase, leading zeros of the digits dropped ("0158A" ->
-/// "158a", "0" stays "0"). Other text is only lowercased.
-std::string normalize_code(std::string_view code);
-
-/// True when `code` looks like an ack code: 1-6 ASCII letters and digits, the first a digit.
-bool is_ack_code(std::string_view code);
 
 struct Resolution {
   enum class Outcome {
@@ -67,17 +62,5 @@ Resolution resolve(const ParsedReply& r, const std::vector<std::string>& open_co
 /// sender's open codes (at most 3, then how many more). Unaccented, it fits one GSM-7 SMS
 /// (160 characters) for codes of up to 6 characters.
 std::string help_text(const std::vector<std::string>& open_codes, bool unaccented);
-
-/// A short code for a directive needing acknowledgement: the leading digits of its number
-/// without leading zeros ("158-CV/HU" -> "158", "05/TB" -> "5"), unless `taken` says it is
-/// used among open directives; then the digits plus a letter ("158a", "158b", ... "158z").
-/// A number without leading digits (or with more than 5), or all 26 letters taken: 4 digits
-/// from a hash of `directive_id` (1000-9999, re-hashed while taken, then 5 digits).
-std::string derive_ack_code(std::string_view number, std::string_view directive_id,
-                            const std::function<bool(const std::string&)>& taken);
-
-/// The footer each channel carries: "Trả lời OK 158 để xác nhận." / unaccented
-/// "Tra loi OK 158 de xac nhan." The code is shown as given (lowercase from derive_ack_code).
-std::string ack_footer(std::string_view code, bool unaccented);
 
 }  // namespace herald::acks

@@ -478,7 +478,7 @@ void Dispatcher::send(Lane& lane, const ClaimedDelivery& c) {
   m.recipient_name = c.recipient_name;
   // Reminders and escalations say their own thing (render/followup.hpp).
   Directive followup;
-  if (c.purpose != "directive") {
+  if (c.purpose != Purpose::directive) {
     followup = followup_view(*d, c.purpose, c.note);
     m.directive = &followup;
   }
@@ -488,14 +488,14 @@ void Dispatcher::send(Lane& lane, const ClaimedDelivery& c) {
     m.ack_url = cfg_.dispatch.public_url + "/ack/" +
                 acks::sign_ack_token({c.id, (base + cfg_.acks.link_ttl_ms) / 1000}, ack_secret_);
   }
-  if (c.purpose == "help") {
+  if (c.purpose == Purpose::help) {
     // How to acknowledge, to someone whose reply could not be placed: the text is the note.
     m.directive = nullptr;
     m.text = c.note;
   }
   if (c.channel == Channel::sms && m.directive) {
     // Every recipient of a directive gets the same text: rendered once per lane.
-    const bool cacheable = c.purpose == "directive";
+    const bool cacheable = c.purpose == Purpose::directive;
     if (!cacheable || lane.sms_for != d) {
       SmsTemplate t = cfg_.channels.at(Channel::sms).sms_template;
       t.unaccented = t.unaccented || lane.gateway->unaccented();
@@ -639,7 +639,7 @@ void Dispatcher::finish(Lane& lane, const ClaimedDelivery& c, const SendResult& 
   }
   auto d = directive(c.directive_id);
   // An escalation is sent after the deadline by design; the rest is pointless after it.
-  if (d && d->ack_deadline_ms && c.purpose != "escalation" && now + delay > *d->ack_deadline_ms) {
+  if (d && d->ack_deadline_ms && c.purpose != Purpose::escalation && now + delay > *d->ack_deadline_ms) {
     ++metrics_.send_failed;
     record(c.id, {DeliveryState::expired, Cause::gateway_failed, source,
                   "deadline passed before a retry could succeed", r.error.code, r.error.text, {}, {}});

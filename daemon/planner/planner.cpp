@@ -62,7 +62,7 @@ void plan_deliveries(const Directive& d, const Directory& dir, const Config& cfg
                                       [](Channel c) { return c != Channel::loudspeaker; });
   // One delivery at a time: a national directive's million deliveries are never all in
   // memory at once.
-  PlannedDelivery pd{"person", {}, {}, Channel::sms, {}, DeliveryState::queued, {}, {}, {}, 0, "directive", {}};
+  PlannedDelivery pd{"person", {}, {}, Channel::sms, {}, DeliveryState::queued, {}, {}, {}, 0, Purpose::directive, {}};
   std::vector<Channel> chain;
   for (const Person* p : res.people) {
     if (!for_people) break;
@@ -99,7 +99,7 @@ void plan_deliveries(const Directive& d, const Directory& dir, const Config& cfg
     if (emitted == 0) {
       PlannedDelivery none{"person", p->id, p->name, candidates.empty() ? Channel::sms : candidates.front(), "",
                            DeliveryState::failed, "no_contact",
-                           "no contact on an enabled channel among the requested ones", {}, 0, "directive", {}};
+                           "no contact on an enabled channel among the requested ones", {}, 0, Purpose::directive, {}};
       emit(none);
     }
   }
@@ -108,7 +108,7 @@ void plan_deliveries(const Directive& d, const Directory& dir, const Config& cfg
   const bool withheld = d.confidential() && cfg.loudspeaker().confidential == LoudspeakerSettings::Confidential::skip;
   if (wanted(Channel::loudspeaker) && cfg.channel_enabled(Channel::loudspeaker) && !withheld)
     for (const auto& z : res.zones)
-      emit({"zone", z, dir.zone(z)->name, Channel::loudspeaker, z, DeliveryState::queued, {}, {}, {}, 0, "directive", {}});
+      emit({"zone", z, dir.zone(z)->name, Channel::loudspeaker, z, DeliveryState::queued, {}, {}, {}, 0, Purpose::directive, {}});
 }
 
 Plan plan_deliveries(const Directive& d, const Directory& dir, const Config& cfg) {

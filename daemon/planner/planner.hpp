@@ -6,29 +6,11 @@
 
 #include "config/config.hpp"
 #include "core/channel.hpp"
+#include "core/delivery.hpp"
 #include "directive/directive.hpp"
 #include "directory/directory.hpp"
 
 namespace herald {
-
-struct PlannedDelivery {
-  std::string recipient_kind;  // "person" or "zone"
-  std::string recipient_id;
-  std::string recipient_name;
-  Channel channel;
-  std::string address;  // E.164 phone, Zalo user id, email, or zone id
-  DeliveryState state = DeliveryState::queued;
-  std::string error_code;  // set when planned as failed (e.g. no_contact)
-  std::string error_text;
-  /// Channels to try next if this one fails or gets no receipt in time:
-  /// "sms:+84912000101,email:a@b.example" (addresses resolved now, from the directory).
-  std::string fallback;
-  int64_t fallback_after_ms = 0;
-  /// "directive"; "reminder" (to someone who has not acknowledged) or "escalation" (to
-  /// their superior, `note` naming them), planned by the ack follow-ups.
-  std::string purpose = "directive";
-  std::string note;
-};
 
 /// Where `p` is reached on `c` now: E.164 phone, Zalo user id (else phone, for ZNS),
 /// email; empty when they have none (loudspeakers are per zone, never per person).

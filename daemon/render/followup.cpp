@@ -2,13 +2,13 @@
 
 namespace herald {
 
-Directive followup_view(const Directive& d, const std::string& purpose, const std::string& note) {
-  if (purpose == "reminder") {
+Directive followup_view(const Directive& d, Purpose purpose, const std::string& note) {
+  if (purpose == Purpose::reminder) {
     Directive r = d;
     r.subject = "[Nhắc lại, chưa xác nhận] " + d.subject;
     return r;
   }
-  if (purpose != "escalation") return d;
+  if (purpose != Purpose::escalation) return d;
   Directive e;
   e.id = d.id;
   e.number = d.number;

@@ -4,12 +4,13 @@
 // superior who has not acknowledged, and carries none of a confidential directive's content.
 #include <string>
 
+#include "core/delivery.hpp"
 #include "directive/directive.hpp"
 
 namespace herald {
 
-/// `purpose`: "reminder" or "escalation" (anything else: `d` unchanged); `note`: for an
+/// `purpose`: a reminder or an escalation (anything else: `d` unchanged); `note`: for an
 /// escalation, the names of those who have not acknowledged.
-Directive followup_view(const Directive& d, const std::string& purpose, const std::string& note);
+Directive followup_view(const Directive& d, Purpose purpose, const std::string& note);
 
 }  // namespace herald

@@ -1,6 +1,6 @@
 #include "render/sms_render.hpp"
 
-#include "acks/reply.hpp"
+#include "directive/ack_code.hpp"
 
 #include "text/vietnamese.hpp"
 
@@ -65,7 +65,7 @@ std::string shorten(const std::string& s, size_t max_chars) {
 RenderedSms render_sms(const Directive& d, const SmsTemplate& t, const std::string& link) {
   // Every SMS of a directive needing acknowledgement says how to give it; the footer
   // counts against the segment budget like the rest.
-  const std::string footer = d.ack_required && !d.ack_code.empty() ? " " + acks::ack_footer(d.ack_code, t.unaccented) : "";
+  const std::string footer = d.ack_required && !d.ack_code.empty() ? " " + ack_footer(d.ack_code, t.unaccented) : "";
   auto finish = [&](std::string text, std::string variant) {
     text += footer;
     if (t.unaccented) text = unaccent(text);

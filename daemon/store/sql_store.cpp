@@ -8,10 +8,10 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include "acks/reply.hpp"
 #include "core/compare.hpp"
 #include "core/random.hpp"
 #include "core/time.hpp"
+#include "directive/ack_code.hpp"
 #include "store/migrations.hpp"
 #include "store/pg.hpp"
 #include "store/sqlite.hpp"
@@ -155,7 +155,7 @@ class SqlStore final : public Store {
       del->bind(5, to_string(p.channel)).bind(6, p.address).bind(7, to_string(p.state));
       del->bind(8, int64_t{rank(d.urgency)}).bind(9, now).bind(10, p.error_code);
       del->bind(11, p.error_text).bind(12, now).bind(13, random_token());
-      del->bind(14, p.fallback).bind(15, p.fallback_after_ms).bind(16, p.purpose).bind(17, p.note);
+      del->bind(14, p.fallback).bind(15, p.fallback_after_ms).bind(16, to_string(p.purpose)).bind(17, p.note);
       const bool inserted = del->step();
       const int64_t id = inserted ? del->int64(0) : 0;
       del->reset();
@@ -537,13 +537,13 @@ class SqlStore final : public Store {
     for (const auto& p : deliveries) {
       del.bind(1, directive_id).bind(2, p.recipient_kind).bind(3, p.recipient_id).bind(4, p.recipient_name);
       del.bind(5, to_string(p.channel)).bind(6, p.address).bind(7, int64_t{rank_value}).bind(8, now);
-      del.bind(9, random_token()).bind(10, p.purpose).bind(11, p.note);
+      del.bind(9, random_token()).bind(10, to_string(p.purpose)).bind(11, p.note);
       const bool inserted = del.step();
       const int64_t id = inserted ? del.int64(0) : 0;
       del.reset();
       if (!inserted) continue;  // the same message to the same person exists
       ev.bind(1, id).bind(2, directive_id).bind(3, now).bind(4, "").bind(5, "queued");
-      ev.bind(6, "acks").bind(7, p.purpose + (p.note.empty() ? "" : ": " + p.note));
+      ev.bind(6, "acks").bind(7, std::string(to_string(p.purpose)) + (p.note.empty() ? "" : ": " + p.note));
       ev.run();
     }
     ev.bind_null(1).bind(2, directive_id).bind(3, now).bind(4, "").bind(5, kind).bind(6, "acks");
@@ -635,7 +635,8 @@ class SqlStore final : public Store {
     std::vector<std::string> from;
     while (q.step()) {
       out.push_back({q.int64(0), q.text(1), q.text(2), channel, q.text(3), q.text(4),
-                     static_cast<int>(q.int64(5)) + 1, q.text(7), q.text(8), q.text(9)});
+                     static_cast<int>(q.int64(5)) + 1, q.text(7),
+                     parse_purpose(q.text(8)).value_or(Purpose::directive), q.text(9)});
       from.push_back(q.text(6));
     }
     Statement up(*db_,
@@ -676,7 +677,7 @@ class SqlStore final : public Store {
     std::vector<ClaimedDelivery> out;
     while (q.step())
       out.push_back({q.int64(0), q.text(1), q.text(2), channel, q.text(3), q.text(4), static_cast<int>(q.int64(5)),
-                     q.text(6), q.text(7), q.text(8)});
+                     q.text(6), parse_purpose(q.text(7)).value_or(Purpose::directive), q.text(8)});
     return out;
   }
 
@@ -1121,12 +1122,15 @@ class SqlStore final : public Store {
       Statement taken(db,
                       "SELECT 1 FROM directives WHERE ack_code = ?1 AND cancelled_at_ms IS NULL"
                       " AND received_at_ms >= ?2 LIMIT 1");
-      std::string code = acks::derive_ack_code(d.number, d.id, [&](const std::string& c) {
-        taken.bind(1, c).bind(2, now - kAckOpenMs);
-        bool found = taken.step();
+      // The directive's first candidate code that no open directive holds.
+      std::string code;
+      for (const std::string& candidate : ack_code_candidates(d.number, d.id)) {
+        code = candidate;
+        taken.bind(1, candidate).bind(2, now - kAckOpenMs);
+        const bool held = taken.step();
         taken.reset();
-        return found;
-      });
+        if (!held) break;
+      }
       Statement up(db, "UPDATE directives SET ack_code = ?2 WHERE id = ?1");
       up.bind(1, d.id).bind(2, code);
       up.run();

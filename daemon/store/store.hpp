@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "core/channel.hpp"
+#include "core/delivery.hpp"
 #include "core/transition.hpp"
 #include "directive/directive.hpp"
-#include "planner/planner.hpp"
 
 namespace herald {
 
@@ -181,7 +181,7 @@ struct ClaimedDelivery {
   std::string token;
   int attempts = 0;  // including this one
   std::string recipient_name;
-  std::string purpose = "directive";
+  Purpose purpose = Purpose::directive;
   std::string note;
 };
 

@@ -155,7 +155,7 @@ TEST_F(Acks, AcknowledgingStopsWhatHasNotLeft) {
   store_->transition(sms, {S::sending, Cause::send_started, "t", {}, {}, {}, {}, {}});
   store_->transition(sms, {S::sent, Cause::gateway_accepted, "t", {}, {}, {}, {}, {}});
   PlannedDelivery reminder{"person", "a", "Nguyễn Văn A", Channel::sms, "+84912000401", S::queued, {}, {}, {}, 0,
-                           "reminder", "reminder:0"};
+                           Purpose::reminder, "reminder:0"};
   ASSERT_TRUE(store_->add_followup("x/158", "reminder:0", {reminder}, now_));
   EXPECT_FALSE(store_->add_followup("x/158", "reminder:0", {reminder}, now_));  // once only
   AckOutcome a = store_->acknowledge("x/158", "a", Channel::sms, "OK 158", "reply:sms", now_);
@@ -208,13 +208,13 @@ TEST(Followup, EscalationCarriesNoConfidentialContent) {
   Directive d = *parse_directive(test::seed_json()).directive;
   d.confidentiality = Confidentiality::mat;
   d.ack_code = "158";
-  Directive e = followup_view(d, "escalation", "Nguyễn Văn A, Trần Thị B");
+  Directive e = followup_view(d, Purpose::escalation, "Nguyễn Văn A, Trần Thị B");
   EXPECT_FALSE(e.confidential());
   EXPECT_FALSE(e.ack_required);
   EXPECT_EQ(e.subject.find("Covid"), std::string::npos);
   EXPECT_EQ(e.body.find("Covid"), std::string::npos);
   EXPECT_NE(e.body.find("Nguyễn Văn A, Trần Thị B chưa xác nhận"), std::string::npos) << e.body;
-  Directive r = followup_view(d, "reminder", "reminder:0");
+  Directive r = followup_view(d, Purpose::reminder, "reminder:0");
   EXPECT_TRUE(r.confidential());  // rendered as the confidential notice, as the directive was
   EXPECT_EQ(r.ack_code, "158");
 }

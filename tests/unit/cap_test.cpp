@@ -10,6 +10,7 @@
 
 #include "core/time.hpp"
 #include "render/announcement.hpp"
+#include "planner/planner.hpp"
 #include "store/store.hpp"
 #include "support.hpp"
 

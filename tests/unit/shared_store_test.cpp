@@ -40,7 +40,7 @@ class SharedStoreTest : public ::testing::Test {
     std::vector<PlannedDelivery> ds;
     for (int i = 0; i < n; ++i)
       ds.push_back({"person", "p" + std::to_string(i), "Người " + std::to_string(i), Channel::sms,
-                    "+849120" + std::to_string(10000 + i), DeliveryState::queued, "", "", {}, 0, "directive", {}});
+                    "+849120" + std::to_string(10000 + i), DeliveryState::queued, "", "", {}, 0, Purpose::directive, {}});
     Directive d = seed_;
     d.id = id;
     ASSERT_TRUE(a_->commit_directive(d, "{}", ds).created);
@@ -152,7 +152,7 @@ TEST_F(SharedStoreTest, TheSameDirectiveTakenInByTwoInstancesAtOnceIsTakenInOnce
   std::vector<PlannedDelivery> ds;
   for (int i = 0; i < 3000; ++i)
     ds.push_back({"person", "p" + std::to_string(i), "N", Channel::sms, "+8491" + std::to_string(2000000 + i),
-                  DeliveryState::queued, "", "", {}, 0, "directive", {}});
+                  DeliveryState::queued, "", "", {}, 0, Purpose::directive, {}});
   IntakeOutcome ra, rb;
   std::thread t([&] { ra = a_->commit_directive(seed_, "{}", ds); });
   rb = b_->commit_directive(seed_, "{}", ds);
@@ -169,7 +169,7 @@ TEST_F(SharedStoreTest, AFollowUpFiresOnceWhicheverInstancesTryAtOnce) {
   std::vector<PlannedDelivery> reminders;
   for (int i = 0; i < 3; ++i)
     reminders.push_back({"person", "p" + std::to_string(i), "N", Channel::sms, "+849120" + std::to_string(10000 + i),
-                         DeliveryState::queued, "", "", {}, 0, "reminder", "reminder:0"});
+                         DeliveryState::queued, "", "", {}, 0, Purpose::reminder, "reminder:0"});
   std::atomic<int> fired{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < 4; ++i)

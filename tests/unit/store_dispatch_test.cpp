@@ -28,7 +28,7 @@ class StoreDispatchTest : public ::testing::Test {
   static PlannedDelivery planned(const std::string& who, Channel channel = Channel::sms,
                                  S state = S::queued) {
     return {"person", who, "Người " + who, channel, "+8491200" + std::to_string(1000 + who.size()),
-            state, state == S::failed ? "no_contact" : "", state == S::failed ? "no contact" : "", {}, 0, "directive", {}};
+            state, state == S::failed ? "no_contact" : "", state == S::failed ? "no contact" : "", {}, 0, Purpose::directive, {}};
   }
 
   /// Commits directive `id` with `urgency` and one delivery per entry of `who`.

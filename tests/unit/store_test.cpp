@@ -1,5 +1,6 @@
 // store (SQLite): atomic intake commit, idempotence by id, counts, the append-only event
 // log, migrations on reopen, and refusal of a newer schema.
+#include "planner/planner.hpp"
 #include "store/store.hpp"
 
 #include <climits>
@@ -126,9 +127,9 @@ TEST_F(StoreTest, FailedDeliveriesAreCountedByState) {
   Directive d = seed_;
   d.id = "test/no-contact";
   PlannedDelivery failed{"person", "vt-huyen-uy", "Huỳnh Văn Em (giả định)", Channel::sms, "",
-                         DeliveryState::failed, "no_contact", "no contact", {}, 0, "directive", {}};
+                         DeliveryState::failed, "no_contact", "no contact", {}, 0, Purpose::directive, {}};
   PlannedDelivery queued{"zone", "an-hiep", "Xã An Hiệp", Channel::loudspeaker, "an-hiep",
-                         DeliveryState::queued, "", "", {}, 0, "directive", {}};
+                         DeliveryState::queued, "", "", {}, 0, Purpose::directive, {}};
   ASSERT_TRUE(store->commit_directive(d, "{}", {failed, queued}).created);
   auto detail = store->directive("test/no-contact");
   ASSERT_TRUE(detail.has_value());
@@ -228,7 +229,7 @@ class PartedIntakeTest : public StoreTest {
     std::vector<PlannedDelivery> out;
     for (size_t i = 0; i < n; ++i)
       out.push_back({"person", "p" + std::to_string(100000 + i), "Cán bộ", Channel::sms,
-                     "+849" + std::to_string(10000000 + i), DeliveryState::queued, {}, {}, {}, 0, "directive", {}});
+                     "+849" + std::to_string(10000000 + i), DeliveryState::queued, {}, {}, {}, 0, Purpose::directive, {}});
     return out;
   }
   /// Emits `all`, throwing (as a crash would stop it) after `stop_after` of them.
