@@ -1,4 +1,4 @@
-#include "gateway.hpp"
+#include "adapters/gateway.hpp"
 
 #include "settings/yaml_reader.hpp"
 

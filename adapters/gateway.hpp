@@ -6,14 +6,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/channel.hpp"
 #include "net/http.hpp"
 #include "render/sms_text.hpp"
 #include "settings/secret.hpp"
-#include "send_error.hpp"
-
-namespace YAML { class Node; }
+#include "adapters/send_error.hpp"
 
 namespace herald {
 
@@ -61,17 +60,28 @@ struct SendResult {
   int64_t retry_after_ms = 0;  // provider's hint when throttled
 };
 
-/// A provider callback, as far as the adapter understands it.
-struct ReceiptUpdate {
+/// What a provider said about one delivery, as its adapter read it. Every way providers
+/// report (a callback per delivery, an event on a shared webhook, a controller's playback
+/// report) becomes one; the receipts module (daemon/receipts) applies it.
+struct Receipt {
+  /// Which delivery: the one the provider's id names, when `find_by_ref` (a shared webhook
+  /// names messages so); else, or failing that, the one whose receipt token this is (a
+  /// per-delivery callback's URL; ZNS echoes it as its tracking_id).
+  bool find_by_ref = false;
+  std::string token;
   DeliveryState state = DeliveryState::sent;
-  std::string status;  // provider's own status value, kept in the event
-  std::string detail;
-  std::string provider_ref;
-  std::string error_code;  // for failure states
+  std::string status;        // the provider's own status value, kept in the event
+  std::string detail;        // the provider's words: why it failed, say
+  std::string provider_ref;  // the provider's id for the message, kept on the delivery
+  std::string error_code;    // for failure states
+  /// What the audit trail says of it; empty: "status <status> (<detail>)".
+  std::string event;
+  /// A provider that may post the same event again: applied once under this key.
+  std::string once;
 };
 
 struct ReceiptParse {
-  std::optional<ReceiptUpdate> update;
+  std::optional<Receipt> receipt;
   std::string error;  // why the callback is malformed (-> 400)
 };
 
@@ -81,12 +91,30 @@ struct InboundCallback {
   std::map<std::string, std::string> query;  // decoded
   std::string content_type;
   std::string body;
+  std::map<std::string, std::string> headers;  // names lowercased
 };
 
 /// A reply a recipient sent (an SMS MO), as far as the gateway understands it.
 struct InboundReply {
   std::string from;  // as the provider gives it; the caller normalises
   std::string text;
+};
+
+/// One post to a gateway's shared webhook (/hooks/<webhook_name()>), read by the gateway
+/// whose keys it is checked against.
+struct WebhookParse {
+  /// Empty when the post is genuine for this gateway; else why not ("signature stale"...).
+  std::string refused;
+  /// Among refusals, the one to report when no gateway takes the post: the highest.
+  int refusal_rank = 0;
+  std::string event;  // the provider's name for what happened
+  enum class Kind {
+    receipts,  // about messages sent: `receipts` (perhaps none could be named)
+    reply,     // a recipient wrote: `reply`
+    other,     // nothing Herald acts on (follows, clicks...): answered so it is not resent
+  } kind = Kind::other;
+  std::vector<Receipt> receipts;
+  std::optional<InboundReply> reply;
 };
 
 struct GatewayLimits {
@@ -122,12 +150,22 @@ class Gateway {
   }
   virtual net::HttpRequest build(const OutboundMessage& m) const = 0;
   virtual SendResult parse(const net::HttpResponse& r) const = 0;
+  /// A callback to /hooks/<channel>/<gateway>/<token> (the caller sets the receipt's token).
   virtual ReceiptParse parse_receipt(const InboundCallback& cb) const = 0;
   /// A reply posted to /hooks/<channel>/<gateway>/mo; nullopt when this gateway takes none
   /// or the callback lacks a sender.
   virtual std::optional<InboundReply> parse_mo(const InboundCallback& cb) const {
     (void)cb;
     return std::nullopt;
+  }
+  /// The name of the webhook URL the provider posts its events for every delivery to
+  /// (/hooks/<name>), as opposed to a callback URL per delivery; empty when it has none.
+  virtual std::string webhook_name() const { return {}; }
+  /// Reads one post to that webhook at `now_ms`, checked against this gateway's keys.
+  virtual WebhookParse parse_webhook(const InboundCallback& cb, int64_t now_ms) const {
+    (void)cb;
+    (void)now_ms;
+    return {"no webhook", 0, {}, WebhookParse::Kind::other, {}, {}};
   }
 
   // ---- credentials that rotate (Zalo's access and refresh tokens) -------------------------
@@ -161,9 +199,7 @@ void read_mo_token(MapReader& r, Gateway& g);
 /// Transport-level outcomes every HTTP adapter maps the same way.
 SendError transport_error(const net::HttpResponse& r);
 
-/// Builds the gateway `type` from its YAML, or reports why not. The registry of types is
-/// one explicit list in registry.cpp.
-std::unique_ptr<Gateway> make_gateway(const std::string& name, const YAML::Node& node,
-                                      Diagnostics& diag);
+/// Gateways by name, as heraldd runs them (adapters/registry.hpp builds them).
+using Gateways = std::map<std::string, std::shared_ptr<Gateway>>;
 
 }  // namespace herald

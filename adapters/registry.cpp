@@ -1,15 +1,15 @@
-// Every gateway type Herald knows, in one explicit list (a static library would silently
-// drop self-registering objects that nothing references).
-#include <array>
+#include "adapters/registry.hpp"
 
+#include <array>
+#include <stdexcept>
+
+#include "adapters/email/http_api/http_email.hpp"
+#include "adapters/email/smtp/smtp.hpp"
+#include "adapters/loudspeaker/controller/controller.hpp"
+#include "adapters/sms/http_json/http_json.hpp"
+#include "adapters/sms/kannel/kannel.hpp"
+#include "adapters/zalo/zalo.hpp"
 #include "settings/yaml_reader.hpp"
-#include "email/http_api/http_email.hpp"
-#include "email/smtp/smtp.hpp"
-#include "gateway.hpp"
-#include "loudspeaker/controller/controller.hpp"
-#include "sms/http_json/http_json.hpp"
-#include "sms/kannel/kannel.hpp"
-#include "zalo/zalo.hpp"
 
 namespace herald {
 
@@ -30,10 +30,24 @@ constexpr std::array<GatewayType, 7> kGatewayTypes{{
     {"loudspeaker_http", &LoudspeakerControllerGateway::from_yaml},
 }};
 
+class Catalog final : public GatewayCatalog {
+ public:
+  std::optional<GatewaySpec> check(const std::string& name, const YAML::Node& node, Diagnostics& diag) const override {
+    const size_t errors = diag.errors().size();
+    auto g = make_gateway(name, node, diag);
+    if (!g || diag.errors().size() != errors) return std::nullopt;
+    return GatewaySpec{node["type"].Scalar(), g->channel(), std::make_shared<const YAML::Node>(node)};
+  }
+};
+
 }  // namespace
 
-std::unique_ptr<Gateway> make_gateway(const std::string& name, const YAML::Node& node,
-                                      Diagnostics& diag) {
+const GatewayCatalog& gateway_catalog() {
+  static const Catalog catalog;
+  return catalog;
+}
+
+std::unique_ptr<Gateway> make_gateway(const std::string& name, const YAML::Node& node, Diagnostics& diag) {
   MapReader r(node, diag, "gateways." + name);
   if (!r.is_map()) return nullptr;
   auto type = r.string("type", true);
@@ -48,6 +62,18 @@ std::unique_ptr<Gateway> make_gateway(const std::string& name, const YAML::Node&
   for (const auto& t : kGatewayTypes) known += (known.empty() ? "" : ", ") + std::string(t.name);
   diag.error(r.child("type").Mark(), "unknown gateway type \"" + *type + "\" (known: " + known + ")");
   return nullptr;
+}
+
+Gateways make_gateways(const Config& cfg) {
+  Gateways out;
+  for (const auto& [name, spec] : cfg.gateways) {
+    Diagnostics diag(cfg.file);
+    auto g = make_gateway(name, *spec.node, diag);
+    if (!g || !diag.ok())
+      throw std::runtime_error("gateway " + name + ": " + (diag.ok() ? "cannot be built" : diag.errors().front().str()));
+    out.emplace(name, std::move(g));
+  }
+  return out;
 }
 
 }  // namespace herald

@@ -1,4 +1,4 @@
-#include "send_error.hpp"
+#include "adapters/send_error.hpp"
 
 namespace herald {
 

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "adapters/registry.hpp"
 #include "commands.hpp"
 #include "config/config.hpp"
 #include "intake/amqp.hpp"
@@ -125,7 +126,7 @@ int main(int argc, char** argv) {
     return kUsage;
   }
   if (!config_path.empty()) {
-    ConfigLoad load = load_config(config_path);
+    ConfigLoad load = load_config(config_path, gateway_catalog());
     if (!load.config) {
       for (const auto& e : load.errors) std::cerr << e.str() << "\n";
       return kFailed;

@@ -21,7 +21,7 @@
 
 #include "settings/diagnostics.hpp"
 #include "settings/yaml_reader.hpp"
-#include "gateway.hpp"
+#include "adapters/registry.hpp"
 
 namespace herald::fuzz {
 
@@ -65,7 +65,7 @@ inline std::optional<InboundCallback> callback(const uint8_t* data, size_t size)
 /// adapters tell apart.
 inline void parse_all(const Gateway& g, const InboundCallback& cb) {
   ReceiptParse r = g.parse_receipt(cb);
-  if (r.update && r.update->status.empty() && r.error.empty()) std::abort();  // a receipt names its status
+  if (r.receipt && r.receipt->status.empty() && r.error.empty()) std::abort();  // a receipt names its status
   std::optional<InboundReply> mo = g.parse_mo(cb);
   if (mo && mo->from.empty()) std::abort();  // a reply without a sender is no reply
   for (long status : {200L, 202L, 400L, 401L, 403L, 429L, 503L}) {

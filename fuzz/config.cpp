@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "adapters/registry.hpp"
 #include "config/config.hpp"
 #include "settings/redact.hpp"
 
@@ -89,7 +90,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string text(reinterpret_cast<const char*>(data), size);
   if (names_a_device(text)) return 0;
-  herald::ConfigLoad load = herald::load_config_text(text, (g_dir / "herald.yaml").string());
+  herald::ConfigLoad load = herald::load_config_text(text, (g_dir / "herald.yaml").string(), herald::gateway_catalog());
   // Either a config or the reasons there is none.
   if (load.config.has_value() == !load.errors.empty()) std::abort();
   for (const auto& e : load.errors) (void)e.str();

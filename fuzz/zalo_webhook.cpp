@@ -1,10 +1,11 @@
-// POST /hooks/zalo: the OA webhook's event parser and signature check (zalo/webhook.hpp),
-// plus the OA API's answers to sends and token refreshes, which the same JSON code reads.
+// POST /hooks/zalo: the OA webhook's event parser and signature check, and the receipts
+// and replies a post comes to (zalo/webhook.hpp), plus the OA API's answers to sends and
+// token refreshes, which the same JSON code reads.
 // Input: line 1 the X-ZEvent-Signature header ("mac=<hex>"), the rest the body.
 #include "callback.hpp"
 #include "settings/redact.hpp"
-#include "zalo/webhook.hpp"
-#include "zalo/zalo.hpp"
+#include "adapters/zalo/webhook.hpp"
+#include "adapters/zalo/zalo.hpp"
 
 using namespace herald;
 
@@ -37,6 +38,16 @@ webhook_tolerance: 2m
   if (parsed.event)
     (void)check_zalo_signature(header, body, *parsed.event, zalo.app_id, zalo.oa_secret_key.reveal(), kNowMs,
                                zalo.webhook_tolerance_ms);
+  // The whole post as heraldd reads it: refused, or receipts each naming a message.
+  InboundCallback cb;
+  cb.method = "POST";
+  cb.content_type = "application/json";
+  cb.body = std::string(body);
+  cb.headers["x-zevent-signature"] = std::string(header);
+  WebhookParse post = zalo.parse_webhook(cb, kNowMs);
+  if (post.refused.empty() == (post.refusal_rank != 0)) std::abort();  // a refusal has its rank
+  for (const Receipt& r : post.receipts)
+    if (r.once.empty() || (r.find_by_ref ? r.provider_ref : r.token).empty()) std::abort();  // once, by a name
 
   net::HttpResponse res;
   res.status = 200;

@@ -1,5 +1,4 @@
-#include "email/email_content.hpp"
-
+#include "adapters/email/email_content.hpp"
 
 #include <cctype>
 

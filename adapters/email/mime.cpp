@@ -1,4 +1,4 @@
-#include "email/mime.hpp"
+#include "adapters/email/mime.hpp"
 
 #include <ctime>
 

@@ -1,4 +1,4 @@
-#include "zalo/webhook.hpp"
+#include "adapters/zalo/webhook.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -100,6 +100,69 @@ ZaloSignature check_zalo_signature(std::string_view header, std::string_view bod
   if (event.timestamp_ms < now_ms - tolerance_ms || event.timestamp_ms > now_ms + tolerance_ms)
     return ZaloSignature::stale;
   return ZaloSignature::ok;
+}
+
+WebhookParse read_zalo_webhook(const InboundCallback& cb, std::string_view app_id, std::string_view secret_key,
+                               int64_t now_ms, int64_t tolerance_ms) {
+  WebhookParse out;
+  auto sig = cb.headers.find("x-zevent-signature");
+  // Refusals every gateway gives alike rank above those about its own keys; among those,
+  // a stale genuine signature says more than a missing one, and that more than a forged one.
+  if (sig == cb.headers.end()) {
+    out.refused = "signature missing";
+    out.refusal_rank = 10;
+    return out;
+  }
+  ZaloEventParse parsed = parse_zalo_event(cb.body);
+  // Without a timestamp the signature cannot be checked: as good as unsigned.
+  if (!parsed.event) {
+    out.refused = parsed.error;
+    out.refusal_rank = 10;
+    return out;
+  }
+  const ZaloEvent& ev = *parsed.event;
+  const ZaloSignature s = check_zalo_signature(sig->second, cb.body, ev, app_id, secret_key, now_ms, tolerance_ms);
+  if (s != ZaloSignature::ok) {
+    out.refused = "signature " + std::string(to_string(s));
+    out.refusal_rank = s == ZaloSignature::stale ? 3 : s == ZaloSignature::missing ? 2 : 1;
+    return out;
+  }
+  out.event = ev.name;
+  if (ev.name == "user_send_text") {
+    // A follower wrote to the OA: perhaps an acknowledgement.
+    out.kind = WebhookParse::Kind::reply;
+    if (!ev.sender_id.empty()) out.reply = InboundReply{ev.sender_id, ev.text};
+    return out;
+  }
+  std::optional<DeliveryState> state;
+  if (ev.name == "user_received_message") state = DeliveryState::delivered;
+  if (ev.name == "user_seen_message") state = DeliveryState::read;
+  if (!state) return out;  // followers, clicks and the rest: nothing to do
+  out.kind = WebhookParse::Kind::receipts;
+  auto receipt = [&](const std::string& msg_id) {
+    Receipt r;
+    r.state = *state;
+    r.status = ev.name;
+    r.event = "zalo " + ev.name + " msg_id " + msg_id;
+    return r;
+  };
+  // Each message the event names; a ZNS event without msg_id still has its tracking_id.
+  for (const std::string& msg_id : ev.msg_ids) {
+    Receipt r = receipt(msg_id);
+    r.find_by_ref = true;
+    r.provider_ref = msg_id;
+    // ZNS: the tracking_id is the delivery's token (and the event may beat the send's answer).
+    if (ev.tracking_id.size() == 32) r.token = ev.tracking_id;
+    r.once = "zalo:" + ev.name + ":" + msg_id;  // Zalo resends an event it thinks unanswered
+    out.receipts.push_back(std::move(r));
+  }
+  if (ev.msg_ids.empty() && !ev.tracking_id.empty()) {
+    Receipt r = receipt(ev.tracking_id);
+    r.token = ev.tracking_id;
+    r.once = "zalo:" + ev.name + ":tracking:" + ev.tracking_id;
+    out.receipts.push_back(std::move(r));
+  }
+  return out;
 }
 
 }  // namespace herald

@@ -1,12 +1,15 @@
 #pragma once
-// The OA webhook's pure parts: its signature check and its events, tested with plain
-// inputs. The HTTP handler (daemon/http/zalo_hook.cpp) only looks deliveries up and
-// records what these say.
+// The OA webhook's pure parts: its signature check, its events, and what they report as
+// Herald's receipts and replies, tested with plain inputs. The HTTP handler
+// (daemon/http/webhooks.cpp) hands a post to each Zalo gateway, the receipts module applies
+// what the genuine one read.
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "adapters/gateway.hpp"
 
 namespace herald {
 
@@ -43,5 +46,13 @@ std::string_view to_string(ZaloSignature s);
 ZaloSignature check_zalo_signature(std::string_view header, std::string_view body, const ZaloEvent& event,
                                    std::string_view app_id, std::string_view secret_key, int64_t now_ms,
                                    int64_t tolerance_ms);
+
+/// One post to the OA webhook, checked against one app's keys at `now_ms`: refused (the
+/// signature header missing, not an event, the signature forged or stale), or what it
+/// reports. user_received_message and user_seen_message are receipts (delivered, read) for
+/// each message they name by msg_id, or by the tracking_id ZNS echoes (the delivery's
+/// token), each applied once; user_send_text is a reply.
+WebhookParse read_zalo_webhook(const InboundCallback& cb, std::string_view app_id, std::string_view secret_key,
+                               int64_t now_ms, int64_t tolerance_ms);
 
 }  // namespace herald

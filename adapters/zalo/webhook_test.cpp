@@ -1,6 +1,6 @@
 // The OA webhook's pure parts: the signature and freshness check, and event parsing.
 // Signatures in testdata/signatures.json were computed independently (Python hashlib).
-#include "zalo/webhook.hpp"
+#include "adapters/zalo/webhook.hpp"
 
 #include <boost/json.hpp>
 #include <gtest/gtest.h>

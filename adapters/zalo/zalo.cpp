@@ -1,5 +1,4 @@
-#include "zalo/zalo.hpp"
-
+#include "adapters/zalo/zalo.hpp"
 
 #include <algorithm>
 #include <array>
@@ -7,11 +6,12 @@
 
 #include <boost/json.hpp>
 
-#include "settings/redact.hpp"
-#include "settings/yaml_reader.hpp"
+#include "adapters/zalo/webhook.hpp"
 #include "directive/ack_code.hpp"
 #include "directive/directive.hpp"
 #include "net/url.hpp"
+#include "settings/redact.hpp"
+#include "settings/yaml_reader.hpp"
 #include "text/whitespace.hpp"
 
 namespace json = boost::json;
@@ -177,6 +177,10 @@ net::HttpRequest ZaloGateway::post_json(const std::string& url, std::string body
                  "Expect:"};
   req.body = std::move(body);
   return req;
+}
+
+WebhookParse ZaloGateway::parse_webhook(const InboundCallback& cb, int64_t now_ms) const {
+  return read_zalo_webhook(cb, app_id, oa_secret_key.reveal(), now_ms, webhook_tolerance_ms);
 }
 
 SendResult ZaloGateway::parse(const net::HttpResponse& r) const {

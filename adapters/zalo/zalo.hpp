@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "settings/secret.hpp"
-#include "gateway.hpp"
+#include "adapters/gateway.hpp"
 
 namespace herald {
 
@@ -31,6 +31,9 @@ class ZaloGateway : public Gateway {
   ReceiptParse parse_receipt(const InboundCallback&) const override {
     return {std::nullopt, "Zalo events come to /hooks/zalo"};
   }
+  /// The OA webhook, /hooks/zalo: only with an oa_secret_key to check its signatures by.
+  std::string webhook_name() const override { return oa_secret_key.empty() ? std::string() : "zalo"; }
+  WebhookParse parse_webhook(const InboundCallback& cb, int64_t now_ms) const override;
 
   std::optional<net::HttpRequest> refresh_request() const override;
   bool apply_refresh(const net::HttpResponse& r, std::map<std::string, std::string>& persist) override;

@@ -1,7 +1,7 @@
 // Zalo OA and ZNS gateways: configuration from YAML, request in -> request out, answer ->
 // outcome on the shared error set, token refresh, and the configuration refused. Cases
 // are data in testdata/ next to this file.
-#include "zalo/zalo.hpp"
+#include "adapters/zalo/zalo.hpp"
 
 #include <cstdlib>
 #include <map>
@@ -216,8 +216,8 @@ INSTANTIATE_TEST_SUITE_P(Testdata, ZaloAnswer, ::testing::ValuesIn(test::read_ca
 
 TEST(ZaloReceipt, PerDeliveryCallbacksAreRefused) {
   auto g = gateway("oa.yaml");
-  ReceiptParse p = g->parse_receipt(InboundCallback{"POST", {}, "application/json", "{}"});
-  EXPECT_FALSE(p.update.has_value());
+  ReceiptParse p = g->parse_receipt(InboundCallback{"POST", {}, "application/json", "{}", {}});
+  EXPECT_FALSE(p.receipt.has_value());
   EXPECT_EQ(p.error, "Zalo events come to /hooks/zalo");
 }
 

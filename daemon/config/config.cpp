@@ -10,7 +10,6 @@
 
 #include "settings/yaml_reader.hpp"
 #include "core/time.hpp"
-#include "gateway.hpp"
 
 namespace herald {
 
@@ -257,7 +256,7 @@ void read_channels(MapReader& r, Config& c) {
       auto it = c.gateways.find(*v);
       if (it == c.gateways.end())
         r.diag().error(cr.child("gateway").Mark(), "unknown gateway \"" + *v + "\"");
-      else if (it->second->channel() != ch)
+      else if (it->second.channel != ch)
         r.diag().error(cr.child("gateway").Mark(), "gateway \"" + *v + "\" does not send " + name);
       else
         cc.gateway = *v;
@@ -299,12 +298,12 @@ void read_dispatch(MapReader& r, DispatchConfig& d) {
   r.finish();
 }
 
-void read_gateways(MapReader& r, Config& c) {
+void read_gateways(MapReader& r, Config& c, const GatewayCatalog& catalog) {
   for (const auto& kv : r.node()) {
     if (!kv.first.IsScalar()) continue;
     const std::string& name = kv.first.Scalar();
     r.child(name);  // known
-    if (auto g = make_gateway(name, kv.second, r.diag())) c.gateways[name] = std::move(g);
+    if (auto spec = catalog.check(name, kv.second, r.diag())) c.gateways[name] = std::move(*spec);
   }
 }
 
@@ -329,7 +328,8 @@ namespace {
 
 // The rest of load_config once the YAML is read: `path` names the file in errors and is
 // the folder relative paths are resolved against.
-ConfigLoad read_config(const std::optional<YAML::Node>& root, Diagnostics& d, const std::string& path) {
+ConfigLoad read_config(const std::optional<YAML::Node>& root, Diagnostics& d, const std::string& path,
+                       const GatewayCatalog& catalog) {
   ConfigLoad out;
   if (!root) {
     out.errors = d.errors();
@@ -378,7 +378,7 @@ ConfigLoad read_config(const std::optional<YAML::Node>& root, Diagnostics& d, co
     }
     if (YAML::Node n = top.child("gateways"); n.IsDefined()) {
       MapReader r(n, d, "gateways", top.mark("gateways"));
-      if (r.is_map()) read_gateways(r, c);
+      if (r.is_map()) read_gateways(r, c, catalog);
     }
     if (YAML::Node n = top.child("channels", true); n.IsDefined()) {
       MapReader r(n, d, "channels", top.mark("channels"));
@@ -422,14 +422,14 @@ ConfigLoad read_config(const std::optional<YAML::Node>& root, Diagnostics& d, co
 
 }  // namespace
 
-ConfigLoad load_config(const std::string& path) {
+ConfigLoad load_config(const std::string& path, const GatewayCatalog& gateways) {
   Diagnostics d(path);
-  return read_config(load_yaml_file(path, d), d, path);
+  return read_config(load_yaml_file(path, d), d, path, gateways);
 }
 
-ConfigLoad load_config_text(const std::string& text, const std::string& path) {
+ConfigLoad load_config_text(const std::string& text, const std::string& path, const GatewayCatalog& gateways) {
   Diagnostics d(path);
-  return read_config(load_yaml_string(text, d), d, path);
+  return read_config(load_yaml_string(text, d), d, path, gateways);
 }
 
 }  // namespace herald

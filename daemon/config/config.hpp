@@ -15,9 +15,10 @@
 #include "render/announcement.hpp"
 #include "render/sms_render.hpp"
 
+namespace YAML { class Node; }
+
 namespace herald {
 
-class Gateway;
 
 struct BrokerConfig {
   std::string host = "127.0.0.1";
@@ -104,6 +105,27 @@ struct DispatchConfig {
   std::string public_url;  // base URL providers call back; default http://<http.listen>
 };
 
+/// A gateway as the configuration describes it: checked when the configuration is loaded
+/// (through the GatewayCatalog), built into a live gateway when heraldd starts
+/// (adapters/registry.hpp, make_gateways). A Config never holds a live gateway, whose
+/// credentials change as it runs.
+struct GatewaySpec {
+  std::string type;
+  Channel channel = Channel::sms;
+  std::shared_ptr<const YAML::Node> node;  // the YAML under gateways.<name>
+};
+
+/// What the loader needs to know of gateway types: implemented by the adapters' registry
+/// (adapters/registry.hpp, gateway_catalog()), so that reading configuration needs no
+/// adapter code.
+class GatewayCatalog {
+ public:
+  virtual ~GatewayCatalog() = default;
+  /// Checks gateway `name`'s YAML, reporting every problem to `diag`: its spec when valid.
+  virtual std::optional<GatewaySpec> check(const std::string& name, const YAML::Node& node,
+                                           Diagnostics& diag) const = 0;
+};
+
 struct Config {
   std::string file;
   BrokerConfig broker;
@@ -116,7 +138,7 @@ struct Config {
   DispatchConfig dispatch;
   CapFeedConfig cap;
   AcksConfig acks;
-  std::map<std::string, std::shared_ptr<Gateway>> gateways;
+  std::map<std::string, GatewaySpec> gateways;
 
   const LoudspeakerSettings& loudspeaker() const;
 
@@ -131,11 +153,12 @@ struct ConfigLoad {
   std::vector<ConfigError> errors;  // from the config file and the directory it names
 };
 
-/// Reads and validates the whole configuration, collecting every error.
-ConfigLoad load_config(const std::string& path);
+/// Reads and validates the whole configuration, collecting every error; `gateways` checks
+/// the gateways' own settings.
+ConfigLoad load_config(const std::string& path, const GatewayCatalog& gateways);
 /// The same for configuration already in memory (the fuzzer, tests): `path` is the name
 /// errors carry and the file relative paths (the directory, the store) are resolved from.
-ConfigLoad load_config_text(const std::string& text, const std::string& path);
+ConfigLoad load_config_text(const std::string& text, const std::string& path, const GatewayCatalog& gateways);
 
 /// Reads just a directory file (heraldctl directory check, reloads).
 std::optional<Directory> load_directory(const std::string& path, std::vector<ConfigError>& errors);

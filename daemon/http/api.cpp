@@ -12,10 +12,7 @@ namespace json = boost::json;
 
 namespace herald::http {
 
-namespace {
-
-Response make(const Request& req, bhttp::status status, std::string body,
-              std::string_view content_type = "application/json") {
+Response make_reply(const Request& req, bhttp::status status, std::string body, std::string_view content_type) {
   Response res{status, req.version()};
   res.set(bhttp::field::server, "heraldd");
   res.set(bhttp::field::content_type, content_type);
@@ -26,8 +23,10 @@ Response make(const Request& req, bhttp::status status, std::string body,
   return res;
 }
 
+namespace {
+
 Response error(const Request& req, bhttp::status status, std::string_view message) {
-  return make(req, status, json::serialize(json::object{{"error", message}}));
+  return make_reply(req, status, json::serialize(json::object{{"error", message}}));
 }
 
 // Which admin token, if any, the request carries; nullptr for none or a wrong one.
@@ -90,59 +89,6 @@ json::object delivery_json(const DeliveryRow& r) {
           {"updated_at", format_rfc3339_utc(r.updated_at_ms)}};
 }
 
-std::string metrics_text(ApiContext& ctx) {
-  const Metrics& m = ctx.metrics;
-  std::string out;
-  auto counter = [&](const char* name, const char* help, const std::string& labels, uint64_t v) {
-    if (!help[0]) {
-      out += std::string(name) + labels + " " + std::to_string(v) + "\n";
-      return;
-    }
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n";
-    out += std::string(name) + labels + " " + std::to_string(v) + "\n";
-  };
-  counter("herald_directives_received_total", "Directive messages taken from the queue.", "",
-          m.directives_received);
-  counter("herald_directives_created_total", "Directives committed as new.", "", m.directives_created);
-  counter("herald_directives_duplicate_total", "Directives whose id was already taken in.", "",
-          m.directives_duplicate);
-  counter("herald_directives_rejected_total", "Directives sent to the dead-letter queue.",
-          "{reason=\"invalid\"}", m.directives_rejected_invalid);
-  counter("herald_directives_rejected_total", "", "{reason=\"unresolved\"}",
-          m.directives_rejected_unresolved);
-  counter("herald_deliveries_planned_total", "Deliveries created by intake.", "", m.deliveries_planned);
-  counter("herald_store_errors_total", "Store operations that failed.", "", m.store_errors);
-  counter("herald_broker_connects_total", "Successful broker connections.", "", m.broker_connects);
-  out += "# HELP herald_broker_connected Whether the directive consumer is connected.\n"
-         "# TYPE herald_broker_connected gauge\n";
-  out += "herald_broker_connected " + std::string(m.broker_connected ? "1" : "0") + "\n";
-  if (ctx.writer) {
-    out += "# HELP herald_store_writable Whether the store took the last batch of writes (0: disk full, locked, I/O errors).\n"
-           "# TYPE herald_store_writable gauge\n";
-    out += "herald_store_writable " + std::string(ctx.writer->unavailable() ? "0" : "1") + "\n";
-  }
-  out += "# HELP herald_deliveries Deliveries in the store by channel and state.\n"
-         "# TYPE herald_deliveries gauge\n";
-  try {
-    for (const auto& c : ctx.store.delivery_counts())
-      out += "herald_deliveries{channel=\"" + std::string(to_string(c.channel)) + "\",state=\"" +
-             std::string(to_string(c.state)) + "\"} " + std::to_string(c.count) + "\n";
-    out += "# HELP herald_directives Directives in the store.\n# TYPE herald_directives gauge\n";
-    out += "herald_directives " + std::to_string(ctx.store.directive_count()) + "\n";
-  } catch (const StoreError&) {
-    out += "# store unavailable\n";
-  }
-  counter("herald_send_attempts_total", "Requests handed to a gateway.", "", m.send_attempts);
-  counter("herald_send_accepted_total", "Messages a gateway accepted.", "", m.send_accepted);
-  counter("herald_send_retries_total", "Transient failures with a retry scheduled.", "", m.send_retries);
-  counter("herald_send_failed_total", "Sends given up (permanent, attempts or deadline).", "", m.send_failed);
-  counter("herald_receipts_total", "Provider receipts by outcome.", "{outcome=\"applied\"}", m.receipts_applied);
-  counter("herald_receipts_total", "", "{outcome=\"ignored\"}", m.receipts_ignored);
-  counter("herald_receipts_total", "", "{outcome=\"rejected\"}", m.receipts_rejected);
-  if (ctx.extra_metrics) out += ctx.extra_metrics();
-  return out;
-}
-
 // POST /api/v1/directives/{id}/cancel {"reason": "..."}: operator role.
 Response forbidden_for_viewer(const Request& req, const AdminToken& who);
 
@@ -161,7 +107,7 @@ Response cancel(const Request& req, ApiContext& ctx, const AdminToken& who, cons
   if (!out.found) return error(req, bhttp::status::not_found, "no directive with id " + id);
   log::info("directive ", id, " cancelled by ", who.name, out.already ? " (already cancelled)" : "", ": ",
             out.cancelled, " deliveries held back, ", out.in_flight, " already on their way");
-  return make(req, bhttp::status::ok,
+  return make_reply(req, bhttp::status::ok,
               json::serialize(json::object{{"id", id},
                                            {"already_cancelled", out.already},
                                            {"cancelled_deliveries", out.cancelled},
@@ -235,13 +181,15 @@ Response replay(const Request& req, ApiContext& ctx, const AdminToken& who, cons
     log::info("directive ", id, ": ", sent, " deliveries replayed by ", who.name, reason.empty() ? "" : ": ", reason);
     if (ctx.on_queued) ctx.on_queued();
   }
-  return make(req, bhttp::status::ok,
+  return make_reply(req, bhttp::status::ok,
               json::serialize(json::object{{"id", id}, {"dry_run", dry_run}, {"replayed", dry_run ? 0 : sent},
                                            {"would_replay", dry_run ? sent : 0}, {"deliveries", std::move(list)}}));
 }
 
-Response api(const Request& req, ApiContext& ctx, const std::vector<std::string>& segs,
-             const boost::urls::params_view& params) {
+}  // namespace
+
+Response handle_api(const Request& req, ApiContext& ctx, const std::vector<std::string>& segs,
+                    const boost::urls::params_view& params) {
   const AdminToken* who = authenticate(req, ctx.config);
   if (!who) {
     Response res = error(req, bhttp::status::unauthorized, "missing or invalid bearer token");
@@ -263,10 +211,10 @@ Response api(const Request& req, ApiContext& ctx, const std::vector<std::string>
       case IntakeResult::Kind::committed:
         log::info("directive ", r.id, " published through the API by ", who->name);
         ctx.store.record_event(r.id, "published", "operator:" + who->name, "through the admin API", now_ms());
-        return make(req, bhttp::status::created,
+        return make_reply(req, bhttp::status::created,
                     json::serialize(json::object{{"id", r.id}, {"created", true}, {"deliveries", r.deliveries}}));
       case IntakeResult::Kind::duplicate:
-        return make(req, bhttp::status::ok, json::serialize(json::object{{"id", r.id}, {"created", false}}));
+        return make_reply(req, bhttp::status::ok, json::serialize(json::object{{"id", r.id}, {"created", false}}));
       case IntakeResult::Kind::rejected: return error(req, bhttp::status::bad_request, r.reason);
       case IntakeResult::Kind::retry: return error(req, bhttp::status::service_unavailable, "store unavailable");
     }
@@ -278,13 +226,13 @@ Response api(const Request& req, ApiContext& ctx, const std::vector<std::string>
     if (!errors.empty()) {
       json::array list;
       for (const auto& e : errors) list.push_back(json::value(e));
-      return make(req, bhttp::status::unprocessable_entity,
+      return make_reply(req, bhttp::status::unprocessable_entity,
                   json::serialize(json::object{{"error", "the directory was refused; the previous one stays in use"},
                                                {"errors", std::move(list)}}));
     }
     auto dir = ctx.directory();
     log::info("directory reloaded by ", who->name);
-    return make(req, bhttp::status::ok,
+    return make_reply(req, bhttp::status::ok,
                 json::serialize(json::object{{"reloaded", true},
                                              {"groups", dir->groups().size()},
                                              {"people", dir->people().size()},
@@ -304,7 +252,7 @@ Response api(const Request& req, ApiContext& ctx, const std::vector<std::string>
                       {"directive_id", r.directive_id.empty() ? json::value(nullptr) : json::value(r.directive_id)},
                       {"recipient_id", r.recipient_id.empty() ? json::value(nullptr) : json::value(r.recipient_id)},
                       {"detail", r.detail}});
-    return make(req, bhttp::status::ok, json::serialize(json::object{{"replies", std::move(list)}}));
+    return make_reply(req, bhttp::status::ok, json::serialize(json::object{{"replies", std::move(list)}}));
   }
   if (segs.size() < 3 || segs[2] != "directives") return error(req, bhttp::status::not_found, "no such resource");
   if (segs.size() == 3) {
@@ -320,7 +268,7 @@ Response api(const Request& req, ApiContext& ctx, const std::vector<std::string>
     json::array list;
     for (const auto& s : ctx.store.list_directives(number("limit", 50, 1000), number("offset", 0, 1u << 30)))
       list.push_back(summary_json(s));
-    return make(req, bhttp::status::ok, json::serialize(json::object{{"directives", std::move(list)}}));
+    return make_reply(req, bhttp::status::ok, json::serialize(json::object{{"directives", std::move(list)}}));
   }
   // The id may contain '/' ("hu-chauthanh/158-CV/HU/2021"): clients should send it as one
   // percent-encoded segment, but the unencoded form is accepted for the plain GET.
@@ -335,7 +283,7 @@ Response api(const Request& req, ApiContext& ctx, const std::vector<std::string>
   if (sub.empty()) {
     auto d = ctx.store.directive(id);
     if (!d) return error(req, bhttp::status::not_found, "no directive with id " + id);
-    return make(req, bhttp::status::ok, json::serialize(detail_json(*d)));
+    return make_reply(req, bhttp::status::ok, json::serialize(detail_json(*d)));
   }
   json::array list;
   if (sub == "acks") {
@@ -356,7 +304,7 @@ Response api(const Request& req, ApiContext& ctx, const std::vector<std::string>
                     {"text", a.text}, {"source", a.source}};
       list.push_back(std::move(o));
     }
-    return make(req, bhttp::status::ok,
+    return make_reply(req, bhttp::status::ok,
                 json::serialize(json::object{{"directive", id},
                                              {"code", d->summary.ack_code},
                                              {"acknowledged", acked},
@@ -365,7 +313,7 @@ Response api(const Request& req, ApiContext& ctx, const std::vector<std::string>
   }
   if (sub == "deliveries") {
     for (const auto& r : ctx.store.deliveries(id)) list.push_back(delivery_json(r));
-    return make(req, bhttp::status::ok, json::serialize(json::object{{"deliveries", std::move(list)}}));
+    return make_reply(req, bhttp::status::ok, json::serialize(json::object{{"deliveries", std::move(list)}}));
   }
   for (const auto& e : ctx.store.events(id))
     list.push_back({{"id", e.id},
@@ -375,65 +323,11 @@ Response api(const Request& req, ApiContext& ctx, const std::vector<std::string>
                     {"to", e.to_state},
                     {"source", e.source},
                     {"detail", e.detail}});
-  return make(req, bhttp::status::ok, json::serialize(json::object{{"events", std::move(list)}}));
+  return make_reply(req, bhttp::status::ok, json::serialize(json::object{{"events", std::move(list)}}));
 }
-
-}  // namespace
 
 Response json_reply(const Request& req, bhttp::status status, const json::object& body) {
-  return make(req, status, json::serialize(body));
-}
-
-Response handle_request(const Request& req, ApiContext& ctx) {
-  auto url = boost::urls::parse_origin_form(req.target());
-  if (!url) return error(req, bhttp::status::bad_request, "malformed request target");
-  std::vector<std::string> segs;
-  for (auto seg : url->segments()) segs.emplace_back(seg);
-  const std::string path = std::string(url->path());
-
-  try {
-    if (!segs.empty() && segs[0] == "api" && segs.size() >= 2 && segs[1] == "v1")
-      return api(req, ctx, segs, url->params());
-    if (segs.size() == 2 && segs[0] == "hooks" && segs[1] == "zalo") return handle_zalo_hook(req, ctx);
-    if (!segs.empty() && segs[0] == "feeds") return handle_feeds(req, ctx, segs);
-    if (segs.size() == 2 && segs[0] == "ack") return handle_ack(req, ctx, segs[1]);
-    if (!segs.empty() && segs[0] == "dashboard") return handle_dashboard(req, segs);
-    if (!segs.empty() && segs[0] == "hooks") {
-      std::map<std::string, std::string> query;
-      for (auto p : url->params()) query[std::string(p.key)] = std::string(p.value);
-      return handle_hook(req, ctx, segs, query);
-    }
-    if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::head)
-      return error(req, bhttp::status::method_not_allowed, "method not allowed");
-    if (path == "/healthz") return make(req, bhttp::status::ok, "ok\n", "text/plain");
-    if (path == "/readyz") {
-      bool broker = ctx.broker_connected();
-      // The store answers reads, and takes writes (the writer's last batch got in).
-      bool store = ctx.store.ping() && !(ctx.writer && ctx.writer->unavailable());
-      json::object o{{"ready", broker && store}, {"broker", broker}, {"store", store}};
-      return make(req, broker && store ? bhttp::status::ok : bhttp::status::service_unavailable,
-                  json::serialize(o));
-    }
-    if (path == "/metrics")
-      return make(req, bhttp::status::ok, metrics_text(ctx), "text/plain; version=0.0.4");
-    return error(req, bhttp::status::not_found, "no such resource");
-  } catch (const StoreError& e) {
-    return error(req, bhttp::status::service_unavailable, "store unavailable");
-  }
-}
-
-void handle_request_async(std::shared_ptr<const Request> req, ApiContext& ctx, std::function<void(Response&&)> respond) {
-  if (ctx.writer) {
-    auto url = boost::urls::parse_origin_form(req->target());
-    if (url && url->segments().size() == 4 && url->segments().front() == "hooks") {
-      std::vector<std::string> segs;
-      for (auto seg : url->segments()) segs.emplace_back(seg);
-      std::map<std::string, std::string> query;
-      for (auto p : url->params()) query[std::string(p.key)] = std::string(p.value);
-      if (handle_hook_async(req, ctx, segs, query, respond)) return;
-    }
-  }
-  respond(handle_request(*req, ctx));
+  return make_reply(req, status, json::serialize(body));
 }
 
 }  // namespace herald::http

@@ -1,16 +1,18 @@
 #pragma once
-// Routes one HTTP request to a response without touching a socket (pure w.r.t. I/O):
-// health, readiness, metrics and the admin API.
+// What heraldd answers over HTTP, without touching a socket (http/server.cpp reads and
+// writes): each part of the URL space has its handler here, and handle_request_async()
+// routes to them.
 #include <functional>
 #include <map>
 #include <memory>
 
 #include <boost/beast/http.hpp>
 #include <boost/json/object.hpp>
+#include <boost/url/params_view.hpp>
 
 #include "core/compare.hpp"
 #include "config/config.hpp"
-#include "gateway.hpp"
+#include "adapters/gateway.hpp"
 #include "core/metrics.hpp"
 #include "intake/intake.hpp"
 #include "store/store.hpp"
@@ -30,7 +32,7 @@ struct ApiContext {
   const HttpConfig& config;
   std::function<bool()> broker_connected;
   /// Gateways by name, for provider callbacks under /hooks/.
-  const std::map<std::string, std::shared_ptr<Gateway>>* gateways = nullptr;
+  const Gateways* gateways = nullptr;
   /// More Prometheus text appended to /metrics (the dispatcher's gateway gauges).
   std::function<std::string()> extra_metrics;
   /// For the CAP feed and the spoken audio under /feeds/ (absent: 404).
@@ -45,7 +47,8 @@ struct ApiContext {
   std::function<IntakeResult(std::string_view)> publish;
   /// Reloads the directory file; the errors (FILE:LINE:COL: message) when it is refused.
   std::function<std::vector<std::string>()> reload_directory;
-  /// Receipts are recorded through it, off the event loop and in batches (absent: inline).
+  /// Receipts and replies are recorded through it, off the event loop and in batches
+  /// (absent, in unit tests: at once).
   StoreWriter* writer = nullptr;
 };
 
@@ -59,24 +62,35 @@ Response handle_ack(const Request& req, ApiContext& ctx, const std::string& toke
 /// (feeds.cpp).
 Response handle_feeds(const Request& req, ApiContext& ctx, const std::vector<std::string>& segs);
 
-/// /hooks/<channel>/<gateway>/<token>: a provider's receipt for one delivery.
-Response handle_hook(const Request& req, ApiContext& ctx, const std::vector<std::string>& segs,
-                     const std::map<std::string, std::string>& query);
+/// How a handler that may answer later (once the store writer has committed) answers:
+/// on the event loop, exactly once.
+using Respond = std::function<void(Response&&)>;
 
-/// /hooks/zalo: the Zalo OA's signed webhook events (zalo_hook.cpp).
-Response handle_zalo_hook(const Request& req, ApiContext& ctx);
+/// /hooks/<channel>/<gateway>/<token> (a provider's receipt for one delivery) and
+/// /hooks/<channel>/<gateway>/mo[/<mo_token>] (a reply) (hooks.cpp).
+void handle_hook(std::shared_ptr<const Request> req, ApiContext& ctx, const std::vector<std::string>& segs,
+                 const std::map<std::string, std::string>& query, Respond respond);
 
+/// /hooks/<name>: a provider's shared webhook, such as the Zalo OA's signed events (webhooks.cpp).
+void handle_webhook(std::shared_ptr<const Request> req, ApiContext& ctx, const std::string& name, Respond respond);
+
+/// /api/v1/... (api.cpp).
+Response handle_api(const Request& req, ApiContext& ctx, const std::vector<std::string>& segs,
+                    const boost::urls::params_view& params);
+
+/// /metrics: Prometheus text (metrics.cpp).
+std::string metrics_text(ApiContext& ctx);
+
+/// Routes a request (router.cpp). Receipts and replies go through ctx.writer and are
+/// answered once committed, later on the event loop; everything else before this returns.
+void handle_request_async(std::shared_ptr<const Request> req, ApiContext& ctx, Respond respond);
+
+/// The same, answered before it returns: for a context without a store writer (tests).
 Response handle_request(const Request& req, ApiContext& ctx);
 
-/// Like handle_request, but may answer later: receipts go through ctx.writer, and
-/// `respond` runs on the event loop once they are committed. Everything else is answered
-/// before this returns.
-void handle_request_async(std::shared_ptr<const Request> req, ApiContext& ctx, std::function<void(Response&&)> respond);
-
-/// The async form of handle_hook for receipts; false when this request is not one it
-/// takes (an MO, no writer), and `respond` was not called.
-bool handle_hook_async(std::shared_ptr<const Request> req, ApiContext& ctx, const std::vector<std::string>& segs,
-                       const std::map<std::string, std::string>& query, std::function<void(Response&&)> respond);
+/// An answer to `req` (keep-alive as the request asks, never cached).
+Response make_reply(const Request& req, bhttp::status status, std::string body,
+                    std::string_view content_type = "application/json");
 
 /// A JSON answer to `req` (keep-alive as the request asks).
 Response json_reply(const Request& req, bhttp::status status, const boost::json::object& body);

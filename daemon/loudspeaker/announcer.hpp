@@ -12,7 +12,7 @@
 #include "config/config.hpp"
 #include "directive/directive.hpp"
 #include "feeds/cap.hpp"
-#include "gateway.hpp"
+#include "adapters/gateway.hpp"
 #include "loudspeaker/audio.hpp"
 
 namespace herald::loudspeaker {

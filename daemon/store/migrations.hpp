@@ -7,7 +7,7 @@
 
 namespace herald::migrations {
 
-inline constexpr std::array<const char*, 7> kSqlite{
+inline constexpr std::array<const char*, 8> kSqlite{
     // 1: directives, deliveries, append-only events.
     R"sql(
 CREATE TABLE directives (
@@ -196,13 +196,24 @@ ALTER TABLE directives ADD COLUMN intake_complete INTEGER NOT NULL DEFAULT 1;
     R"sql(
 ALTER TABLE deliveries ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';
 )sql",
+    // 8: receipts applied at most once, whichever provider may post them again (it was
+    // Zalo's events alone: their keys carry over as zalo:<event>:<msg_id>).
+    R"sql(
+CREATE TABLE receipt_keys (
+  key    TEXT PRIMARY KEY,
+  at_ms  INTEGER NOT NULL
+);
+CREATE INDEX receipt_keys_at ON receipt_keys(at_ms);
+INSERT INTO receipt_keys(key, at_ms) SELECT 'zalo:' || event || ':' || msg_id, at_ms FROM zalo_events;
+DROP TABLE zalo_events;
+)sql",
 };
 
-// PostgreSQL: the SQLite schema as it stands at version 7, in one step, plus what several
+// PostgreSQL: the SQLite schema as it stood at version 7, in one step, plus what several
 // instances need to share it: their leases, and the gateways' shared rate limits. Text
 // compares bytewise (COLLATE "C"), as SQLite's does: ids sort the same on both, and a
 // receipt token's selector range (token >= s AND token < s || x'7f') holds.
-inline constexpr std::array<const char*, 1> kPostgres{
+inline constexpr std::array<const char*, 2> kPostgres{
     R"sql(
 CREATE TABLE directives (
   id               TEXT COLLATE "C" PRIMARY KEY,
@@ -345,6 +356,16 @@ CREATE TABLE rate_buckets (
   tokens      DOUBLE PRECISION NOT NULL,
   updated_ms  BIGINT NOT NULL
 );
+)sql",
+    // 2: SQLite's step 8 (receipt keys for any provider, Zalo's carried over).
+    R"sql(
+CREATE TABLE receipt_keys (
+  key    TEXT COLLATE "C" PRIMARY KEY,
+  at_ms  BIGINT NOT NULL
+);
+CREATE INDEX receipt_keys_at ON receipt_keys(at_ms);
+INSERT INTO receipt_keys(key, at_ms) SELECT 'zalo:' || event || ':' || msg_id, at_ms FROM zalo_events;
+DROP TABLE zalo_events;
 )sql",
 };
 

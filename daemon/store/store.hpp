@@ -1,6 +1,8 @@
 #pragma once
-// The durable store: directives, their deliveries, and the append-only event log.
-// SQLite (one heraldd) and PostgreSQL (several sharing the work) implement it.
+// The durable store: directives, their deliveries, and the append-only event log. Each
+// stage sees it through the narrow interface of its role (intake, dispatch, receipts,
+// acknowledgements, operators' queries, the instances' leases); SQLite (one heraldd) and
+// PostgreSQL (several sharing the work) implement them all (store/sql_store.hpp).
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -11,10 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/channel.hpp"
-#include "core/delivery.hpp"
-#include "core/transition.hpp"
-#include "directive/directive.hpp"
+#include "store/rows.hpp"
 
 namespace herald {
 
@@ -42,206 +41,10 @@ class StoreError : public std::runtime_error {
   bool conflict_ = false;
 };
 
-struct StateCount {
-  Channel channel;
-  DeliveryState state;
-  int64_t count = 0;
-};
-
-struct DirectiveSummary {
-  std::string id;
-  std::string number;
-  std::string issuer_code;
-  std::string issuer_name;
-  std::string subject;
-  std::string urgency;
-  std::string confidentiality;
-  std::string issued_at;
-  int64_t received_at_ms = 0;
-  int64_t deliveries = 0;
-  bool intake_complete = true;     // false while a large directive's deliveries are still being added
-  std::vector<std::string> zones;  // loudspeaker zones it names
-  std::optional<int64_t> cancelled_at_ms;
-  std::string cancelled_by;
-  std::string cancel_reason;
-  std::string ack_code;
-};
-
-struct AckRow {
-  std::string recipient_id;
-  std::string recipient_name;
-  bool acknowledged = false;
-  Channel channel = Channel::sms;  // how they acknowledged
-  int64_t at_ms = 0;
-  std::string text;    // what they replied, or "ack link"
-  std::string source;  // "reply:sms:+8491...", "link", ...
-  std::vector<std::pair<Channel, DeliveryState>> deliveries;  // what was sent to them
-};
-
-/// A directive someone may still acknowledge, with its code.
-struct OpenAck {
-  std::string directive_id;
-  std::string code;
-};
-
-struct AckOutcome {
-  bool found = false;       // the directive exists and this recipient was sent it
-  bool already = false;     // acknowledged before: nothing changed
-  size_t acknowledged = 0;  // their deliveries now `acknowledged`
-  size_t held_back = 0;     // their reminders and fallbacks not sent yet, now `cancelled`
-};
-
-struct ReplyRecord {
-  Channel channel = Channel::sms;
-  std::string sender;   // phone or Zalo user id as it came
-  std::string text;
-  std::string outcome;  // acknowledged, already, unknown_sender, ambiguous, unknown_code, none_open, not_an_ack
-  std::string directive_id;
-  std::string recipient_id;
-  std::string detail;
-};
-
-struct ReplyRow : ReplyRecord {
-  int64_t id = 0;
-  int64_t at_ms = 0;
-};
-
-/// A directive whose acknowledgement deadline drives reminders and escalation.
-struct AckWatch {
-  std::string directive_id;
-  Urgency urgency = Urgency::normal;
-  int64_t deadline_ms = 0;
-  std::vector<std::string> fired;  // follow-ups done ("reminder:0", "escalation")
-};
-
-/// Someone who has not acknowledged, and how the directive first reached them.
-struct MissingAck {
-  std::string recipient_id;
-  std::string recipient_name;
-  Channel channel = Channel::sms;
-  std::string address;
-};
-
-/// Which deliveries of a directive an operator sends again.
-struct ReplayFilter {
-  std::vector<DeliveryState> states{DeliveryState::failed, DeliveryState::expired};
-  std::optional<Channel> channel;
-  std::string recipient_id;  // empty: everyone
-};
-
-struct ReplayItem {
-  int64_t delivery_id = 0;
-  std::string recipient_id;
-  std::string recipient_name;
-  Channel channel = Channel::sms;
-  DeliveryState state = DeliveryState::failed;  // before the replay
-  std::string old_address;
-  std::string address;  // what it goes to now (the directory's current contact)
-  std::string skipped;  // why it is not sent again, if it is not
-};
-
-struct CancelOutcome {
-  bool found = false;
-  bool already = false;     // cancelled before: nothing changed now
-  size_t cancelled = 0;     // deliveries that had not left yet, now `cancelled`
-  size_t in_flight = 0;     // already sent or being sent: they stay as they are
-  int64_t cancelled_at_ms = 0;
-};
-
-struct DirectiveDetail {
-  DirectiveSummary summary;
-  std::vector<StateCount> counts;  // by channel and state
-};
-
-struct DeliveryRow {
-  int64_t id = 0;
-  std::string directive_id;
-  std::string recipient_kind;
-  std::string recipient_id;
-  std::string recipient_name;
-  Channel channel = Channel::sms;
-  std::string address;
-  DeliveryState state = DeliveryState::queued;
-  int attempts = 0;
-  std::string error_code;
-  std::string error_text;
-  std::string gateway;
-  std::string provider_ref;
-  int64_t next_attempt_ms = 0;
-  int64_t updated_at_ms = 0;
-};
-
-/// A delivery the dispatcher has claimed (now `sending`) and must send.
-struct ClaimedDelivery {
-  int64_t id = 0;
-  std::string directive_id;
-  std::string recipient_id;
-  Channel channel = Channel::sms;
-  std::string address;
-  std::string token;
-  int attempts = 0;  // including this one
-  std::string recipient_name;
-  Purpose purpose = Purpose::directive;
-  std::string note;
-};
-
-/// A proposed state change; the store applies it only if transition_allowed() agrees,
-/// and records an event either way (so every receipt is in the audit trail).
-struct TransitionRequest {
-  DeliveryState to = DeliveryState::queued;
-  Cause cause = Cause::receipt;
-  std::string source;  // "gateway:kannel-local", "receipt:kannel-local", "recovery", ...
-  std::string detail;
-  std::optional<std::string> error_code;  // stored with error_text when set
-  std::string error_text;
-  std::optional<std::string> provider_ref;
-  std::optional<int64_t> next_attempt_ms;
-  /// Drops the rest of the delivery's fallback chain when applied (an acceptance that no
-  /// receipt will ever follow).
-  bool settle_fallback = false;
-};
-
-struct TransitionResult {
-  bool found = false;
-  bool applied = false;
-  int64_t fallback_id = 0;  // the next channel's delivery, when this one failed over
-  DeliveryState from = DeliveryState::queued;
-  DeliveryState state = DeliveryState::queued;  // after
-};
-
-struct EventRow {
-  int64_t id = 0;
-  int64_t delivery_id = 0;  // 0 for directive-level events
-  std::string directive_id;
-  int64_t at_ms = 0;
-  std::string from_state;
-  std::string to_state;
-  std::string source;
-  std::string detail;
-};
-
-struct IntakeOutcome {
-  bool created = false;      // false: the id was already taken in, nothing was added
-  bool resumed = false;      // the id was partly taken in before a stop; the rest added now
-  size_t deliveries = 0;     // deliveries created now
-  bool same_content = true;  // for a repeat: whether the body matched the first one
-};
-
-/// Hands every delivery of a directive to `emit`, one at a time (planned on the fly).
-using DeliverySource = std::function<void(const std::function<void(const PlannedDelivery&)>& emit)>;
-
-class Store {
+/// Intake: directives in, with their deliveries.
+class IntakeStore {
  public:
-  virtual ~Store() = default;
-
-  /// Runs `fn` as one transaction: the store calls it makes on this thread commit together
-  /// when it returns (one disk sync for all of them), or not at all. A call inside that
-  /// throws StoreError undoes only its own writes. Throws StoreError when the commit fails.
-  virtual void batch(const std::function<void()>& fn) = 0;
-  /// Runs `fn` so that its store calls take effect together or not at all: inside a
-  /// batch, a failure of `fn` (it throws) undoes all it wrote and nothing else.
-  virtual void atomically(const std::function<void()>& fn) = 0;
-
+  virtual ~IntakeStore() = default;
   /// Commits the directive and all its deliveries atomically, or nothing. A directive
   /// whose id exists already adds nothing. Throws StoreError.
   ///
@@ -249,7 +52,8 @@ class Store {
   /// last, so that sending can start); the directive counts as taken in only when all
   /// are. If heraldd stops half-way, the broker delivers the message again and the same
   /// call adds what is missing (the planner is deterministic). A directive cancelled
-  /// while it is taken in gets no more deliveries.
+  /// while it is taken in gets no more deliveries. One needing acknowledgement gets the
+  /// first of its candidate codes (directive/ack_code.hpp) no open directive holds.
   virtual IntakeOutcome commit_directive(const Directive& d, std::string_view raw, const DeliverySource& deliveries,
                                          const std::function<void()>& part_committed) = 0;
   IntakeOutcome commit_directive(const Directive& d, std::string_view raw, const DeliverySource& deliveries) {
@@ -268,47 +72,23 @@ class Store {
     bool complete = true;
   };
   virtual std::optional<TakenIn> taken_in(const std::string& id) = 0;
+};
 
-  virtual std::vector<DirectiveSummary> list_directives(size_t limit, size_t offset) = 0;
-  /// Directives naming loudspeaker zones, received at or after `since_ms`, newest first
-  /// (the CAP feed).
-  virtual std::vector<DirectiveSummary> public_directives(int64_t since_ms, size_t limit) = 0;
-  /// Cancels a directive: deliveries not yet sent become `cancelled` (each an event), the
-  /// directive records who cancelled it, when and why. Once only.
-  virtual CancelOutcome cancel_directive(const std::string& id, const std::string& by,
-                                         const std::string& reason, int64_t now_ms) = 0;
-  virtual std::optional<DirectiveDetail> directive(const std::string& id) = 0;
-  virtual std::vector<DeliveryRow> deliveries(const std::string& directive_id) = 0;
-  virtual std::vector<EventRow> events(const std::string& directive_id) = 0;
-  /// Deliveries of every directive by channel and state (for /metrics).
-  virtual std::vector<StateCount> delivery_counts() = 0;
-  virtual int64_t directive_count() = 0;
-  /// True when the store answers a trivial query.
-  virtual bool ping() = 0;
-
-  // ---- dispatch -------------------------------------------------------------------------
-
+/// Dispatch: claiming due deliveries, recording what each send came to, and what a crash
+/// or a stop left in flight; the gateways' rotating credentials.
+class DispatchStore {
+ public:
+  virtual ~DispatchStore() = default;
   /// Moves up to `limit` due deliveries of `channel` (queued or retrying, next attempt
   /// not in the future; higher urgency first) to `sending`, in one transaction.
   virtual std::vector<ClaimedDelivery> claim_due(Channel channel, const std::string& gateway,
                                                  int64_t now_ms, size_t limit) = 0;
   /// When the next queued/retrying delivery of `channel` becomes due, if any.
   virtual std::optional<int64_t> next_due_ms(Channel channel) = 0;
+  /// Applies `t` if transition_allowed() agrees; an event either way.
   virtual TransitionResult transition(int64_t delivery_id, const TransitionRequest& t) = 0;
-  virtual std::optional<DeliveryRow> delivery(int64_t id) = 0;
-  /// Looks a delivery up by its receipt token.
-  virtual std::optional<DeliveryRow> delivery_by_token(const std::string& token) = 0;
-  /// Looks a delivery up by the id `gateway` gave its message (Zalo's msg_id).
-  virtual std::optional<DeliveryRow> delivery_by_provider_ref(const std::string& gateway,
-                                                              const std::string& ref) = 0;
-  /// Applies a Zalo webhook event to a delivery once: nullopt (and nothing written) when
-  /// the event `event` for message `msg_id` was applied before, since Zalo may post the
-  /// same event again. The dedupe row and the transition commit together.
-  virtual std::optional<TransitionResult> apply_zalo_event(const std::string& msg_id,
-                                                           const std::string& event,
-                                                           int64_t delivery_id,
-                                                           const TransitionRequest& t) = 0;
-  virtual std::optional<std::string> directive_raw(const std::string& id) = 0;
+  /// The directive's body and ack code, to compose what its recipients get.
+  virtual std::optional<StoredDirective> directive_to_send(const std::string& id) = 0;
   /// After a restart: every delivery left `sending` goes to `retrying`, due after
   /// `grace_ms` so that receipts for sends that did leave can settle it first.
   virtual size_t recover_in_flight(int64_t now_ms, int64_t grace_ms) = 0;
@@ -319,20 +99,34 @@ class Store {
   /// Deliveries with a fallback chain that were sent but got no receipt within their
   /// chain's wait: `expired` (receipt_timeout), and the next channel queued.
   virtual size_t expire_unconfirmed(int64_t now_ms) = 0;
+  /// Values a gateway persisted under "<gateway>.<key>" (rotating credentials).
+  virtual std::map<std::string, std::string> gateway_state(const std::string& gateway) = 0;
+  virtual void put_gateway_state(const std::string& gateway, const std::map<std::string, std::string>& values) = 0;
+  /// Keeps `value` under "<gateway>.<key>" unless a value is there already (another
+  /// instance's), and returns the value kept (the ack links' secret: "acks.link_secret").
+  virtual std::string keep_first_gateway_state(const std::string& gateway, const std::string& key,
+                                               const std::string& value) = 0;
+};
 
-  /// A directive-level event in the audit trail (an operator's action, say).
-  virtual void record_event(const std::string& directive_id, const std::string& to_state,
-                            const std::string& source, const std::string& detail, int64_t now_ms) = 0;
-  /// Sends the matching failed/expired deliveries again (queued, attempts reset, a fresh
-  /// receipt token), to the address `address_of` gives now; with `dry_run` only says what
-  /// would go. Every replayed delivery gets an event naming the operator and the reason.
-  /// Nothing of a cancelled directive is replayed (empty answer, `cancelled` set).
-  virtual std::vector<ReplayItem> replay(const std::string& directive_id, const ReplayFilter& filter,
-                                         const std::function<std::string(const std::string&, Channel)>& address_of,
-                                         bool dry_run, const std::string& by, const std::string& reason,
-                                         int64_t now_ms, bool* cancelled = nullptr) = 0;
+/// Receipts: what providers report about deliveries (receipts/receipts.hpp applies them).
+class ReceiptStore {
+ public:
+  virtual ~ReceiptStore() = default;
+  /// Looks a delivery up by its receipt token (compared in constant time).
+  virtual std::optional<DeliveryRow> delivery_by_token(const std::string& token) = 0;
+  /// Looks a delivery up by the id `gateway` gave its message (Zalo's msg_id).
+  virtual std::optional<DeliveryRow> delivery_by_provider_ref(const std::string& gateway, const std::string& ref) = 0;
+  /// Applies a receipt's transition to delivery `id`: once only under `once` when it is
+  /// not empty (a provider may post the same event again): nullopt, and nothing written,
+  /// for a key applied before. The key and the transition commit together.
+  virtual std::optional<TransitionResult> apply_receipt(int64_t id, const TransitionRequest& t,
+                                                        const std::string& once) = 0;
+};
 
-  // ---- acknowledgements ------------------------------------------------------------------
+/// Acknowledgements: replies, who acknowledged, reminders and escalation.
+class AckStore {
+ public:
+  virtual ~AckStore() = default;
   /// Directives sent to `recipient_id` that need their acknowledgement and do not have
   /// it yet (not cancelled, received within the last 30 days), newest first.
   virtual std::vector<OpenAck> open_acks(const std::string& recipient_id, int64_t now_ms) = 0;
@@ -342,9 +136,6 @@ class Store {
                                  Channel channel, const std::string& text, const std::string& source,
                                  int64_t now_ms) = 0;
   virtual void record_reply(const ReplyRecord& r, int64_t now_ms) = 0;
-  virtual std::vector<ReplyRow> replies(size_t limit) = 0;
-  /// Everyone the directive was addressed to, acknowledged or not.
-  virtual std::vector<AckRow> ack_status(const std::string& directive_id) = 0;
   /// Open directives with an acknowledgement deadline (for reminders and escalation).
   virtual std::vector<AckWatch> ack_watches(int64_t now_ms) = 0;
   virtual std::vector<MissingAck> missing_acks(const std::string& directive_id) = 0;
@@ -352,18 +143,52 @@ class Store {
   /// when it was added before (by this or another instance).
   virtual bool add_followup(const std::string& directive_id, const std::string& kind,
                             const std::vector<PlannedDelivery>& deliveries, int64_t now_ms) = 0;
+};
 
-  // ---- gateway state (rotating credentials) -----------------------------------------------
-  /// Values a gateway persisted under "<gateway>.<key>".
-  virtual std::map<std::string, std::string> gateway_state(const std::string& gateway) = 0;
-  virtual void put_gateway_state(const std::string& gateway,
-                                 const std::map<std::string, std::string>& values) = 0;
-  /// Keeps `value` under "<gateway>.<key>" unless a value is there already (another
-  /// instance's), and returns the value kept.
-  virtual std::string keep_first_gateway_state(const std::string& gateway, const std::string& key,
-                                               const std::string& value) = 0;
+/// Operators: what the API, the dashboard and the feeds show, and what an operator does
+/// to a directive (cancel, replay, a note in its audit trail).
+class OperatorStore {
+ public:
+  virtual ~OperatorStore() = default;
+  virtual std::vector<DirectiveSummary> list_directives(size_t limit, size_t offset) = 0;
+  /// Directives naming loudspeaker zones, received at or after `since_ms`, newest first
+  /// (the CAP feed).
+  virtual std::vector<DirectiveSummary> public_directives(int64_t since_ms, size_t limit) = 0;
+  virtual std::optional<DirectiveDetail> directive(const std::string& id) = 0;
+  virtual std::optional<std::string> directive_raw(const std::string& id) = 0;
+  virtual std::vector<DeliveryRow> deliveries(const std::string& directive_id) = 0;
+  virtual std::optional<DeliveryRow> delivery(int64_t id) = 0;
+  virtual std::vector<EventRow> events(const std::string& directive_id) = 0;
+  /// Everyone the directive was addressed to, acknowledged or not.
+  virtual std::vector<AckRow> ack_status(const std::string& directive_id) = 0;
+  virtual std::vector<ReplyRow> replies(size_t limit) = 0;
+  /// Deliveries of every directive by channel and state (for /metrics).
+  virtual std::vector<StateCount> delivery_counts() = 0;
+  virtual int64_t directive_count() = 0;
+  /// True when the store answers a trivial query.
+  virtual bool ping() = 0;
+  /// Cancels a directive: deliveries not yet sent become `cancelled` (each an event), the
+  /// directive records who cancelled it, when and why. Once only.
+  virtual CancelOutcome cancel_directive(const std::string& id, const std::string& by, const std::string& reason,
+                                         int64_t now_ms) = 0;
+  /// Sends the matching failed/expired deliveries again (queued, attempts reset, a fresh
+  /// receipt token), to the address `address_of` gives now; with `dry_run` only says what
+  /// would go. Every replayed delivery gets an event naming the operator and the reason.
+  /// Nothing of a cancelled directive is replayed (empty answer, `cancelled` set).
+  virtual std::vector<ReplayItem> replay(const std::string& directive_id, const ReplayFilter& filter,
+                                         const std::function<std::string(const std::string&, Channel)>& address_of,
+                                         bool dry_run, const std::string& by, const std::string& reason,
+                                         int64_t now_ms, bool* cancelled = nullptr) = 0;
+  /// A directive-level event in the audit trail (an operator's action, say).
+  virtual void record_event(const std::string& directive_id, const std::string& to_state, const std::string& source,
+                            const std::string& detail, int64_t now_ms) = 0;
+};
 
-  // ---- several instances (PostgreSQL) -------------------------------------------------------
+/// Several instances on one store (PostgreSQL): leases, taking over the claims of an
+/// instance that died, and the gateways' shared rate limits (store/lease.hpp uses them).
+class LeaseStore {
+ public:
+  virtual ~LeaseStore() = default;
   /// True when other heraldd may share this store: claims carry this instance's name and
   /// lease, and rate limits are shared through the store.
   virtual bool shared() const { return false; }
@@ -383,9 +208,26 @@ class Store {
   }
 };
 
+/// The whole store, every role: what opens it, the store writer and the tests hold.
+class Store : public IntakeStore,
+              public DispatchStore,
+              public ReceiptStore,
+              public AckStore,
+              public OperatorStore,
+              public LeaseStore {
+ public:
+  /// Runs `fn` as one transaction: the store calls it makes on this thread commit together
+  /// when it returns (one disk sync for all of them), or not at all. A call inside that
+  /// throws StoreError undoes only its own writes. Throws StoreError when the commit fails.
+  virtual void batch(const std::function<void()>& fn) = 0;
+  /// Runs `fn` so that its store calls take effect together or not at all: inside a
+  /// batch, a failure of `fn` (it throws) undoes all it wrote and nothing else.
+  virtual void atomically(const std::function<void()>& fn) = 0;
+};
+
 /// How one instance of several shares a store.
 struct SharedStoreOptions {
-  std::string instance;    // unique among the instances sharing the store
+  std::string instance;      // unique among the instances sharing the store
   int64_t lease_ms = 15000;  // claims of an instance not heard from for this long are taken over
 };
 

@@ -126,4 +126,27 @@ class StoreWriter {
   std::thread thread_;
 };
 
+/// Runs `work(store)` as StoreWriter::submit() does, choosing how: through `writer`, in a
+/// transaction of its own (submit_alone) when several instances share the store, since it
+/// may wait on rows another instance's batch holds; without a writer (unit tests), at once
+/// on the calling thread, `done` called before this returns.
+template <class Work, class Done>
+void run_store_work(StoreWriter* writer, Store& store, Work work, Done done) {
+  using R = std::invoke_result_t<Work&, Store&>;
+  static_assert(!std::is_void_v<R>, "run_store_work: work returns its outcome");
+  if (!writer) {
+    std::optional<R> result;
+    std::string error;
+    try {
+      result.emplace(work(store));
+    } catch (const StoreError& e) {
+      error = e.what();
+    }
+    done(std::move(result), error);
+    return;
+  }
+  if (store.shared()) writer->submit_alone(std::move(work), std::move(done));
+  else writer->submit(std::move(work), std::move(done));
+}
+
 }  // namespace herald

@@ -1,5 +1,6 @@
 // config: the example loads with the expected values; every kind of mistake is refused
 // with FILE:LINE:COL and a message that says what to fix.
+#include "adapters/registry.hpp"
 #include "config/config.hpp"
 
 #include <cstdlib>
@@ -43,7 +44,7 @@ class ExampleConfigTest : public ::testing::Test {
 
 TEST_F(ExampleConfigTest, LoadsWithTheDocumentedValues) {
   const std::string path = test::source_path("config/herald.example.yaml");
-  ConfigLoad load = load_config(path);
+  ConfigLoad load = load_config(path, gateway_catalog());
   for (const auto& e : load.errors) ADD_FAILURE() << e.str();
   ASSERT_TRUE(load.config.has_value());
   const Config& c = *load.config;
@@ -87,7 +88,7 @@ TEST_F(ExampleConfigTest, LoadsWithTheDocumentedValues) {
 TEST_F(ExampleConfigTest, RefusedWithoutItsSecrets) {
   unsetenv("HERALD_ADMIN_TOKEN");
   const std::string path = test::source_path("config/herald.example.yaml");
-  ConfigLoad load = load_config(path);
+  ConfigLoad load = load_config(path, gateway_catalog());
   EXPECT_FALSE(load.config.has_value());
   EXPECT_EQ(error_lines(load, path),
             std::vector<std::string>{"F:32:14: http.admin_tokens[0].token: environment variable "
@@ -123,7 +124,7 @@ TEST(Config, SecretsFromFiles) {
   const std::string path = tmp.file("herald.yaml");
   test::write_file(path, base_with("file:" + tmp.file("amqp-password"),
                                    "file:" + tmp.file("admin-token")));
-  ConfigLoad load = load_config(path);
+  ConfigLoad load = load_config(path, gateway_catalog());
   for (const auto& e : load.errors) ADD_FAILURE() << e.str();
   ASSERT_TRUE(load.config.has_value());
   EXPECT_EQ(load.config->broker.password.reveal(), "pass-from-file");  // newline dropped
@@ -141,7 +142,7 @@ ConfigLoad load_with_store(TempDir& tmp, const std::string& store) {
   text.replace(text.find("store: {path: herald.db}"), 24, store);
   const std::string path = tmp.file("herald.yaml");
   test::write_file(path, text);
-  return load_config(path);
+  return load_config(path, gateway_catalog());
 }
 
 std::string all_errors(const ConfigLoad& load) {
@@ -191,7 +192,7 @@ TEST(Config, LiteralSecretKeepsNoSourcePath) {
   TempDir tmp;
   const std::string path = tmp.file("herald.yaml");
   test::write_file(path, base_with("guest", "literal-token-0123456789"));
-  ConfigLoad load = load_config(path);
+  ConfigLoad load = load_config(path, gateway_catalog());
   ASSERT_TRUE(load.config.has_value());
   EXPECT_EQ(load.config->broker.password.reveal(), "guest");
   EXPECT_EQ(load.config->broker.password.source(), "(literal)");
@@ -202,7 +203,7 @@ TEST(Config, SecretFileProblems) {
   test::write_file(tmp.file("empty"), "\n");
   const std::string path = tmp.file("herald.yaml");
   test::write_file(path, base_with("file:" + tmp.file("missing"), "file:" + tmp.file("empty")));
-  ConfigLoad load = load_config(path);
+  ConfigLoad load = load_config(path, gateway_catalog());
   EXPECT_FALSE(load.config.has_value());
   EXPECT_EQ(error_lines(load, path),
             (std::vector<std::string>{
@@ -217,7 +218,7 @@ TEST(Config, ShortAdminTokenAndBadListen) {
   std::string text = base_with("guest", "short");
   text.replace(text.find("http: {"), 7, "http: {listen: localhost, ");
   test::write_file(path, text);
-  ConfigLoad load = load_config(path);
+  ConfigLoad load = load_config(path, gateway_catalog());
   EXPECT_EQ(error_lines(load, path),
             (std::vector<std::string>{
                 "F:3:16: http.listen must be ADDRESS:PORT, e.g. 127.0.0.1:8080",
@@ -234,7 +235,7 @@ TEST(Config, DirectoryFileErrorsNameThatFile) {
   test::write_file(dir_path,
                    "groups:\n  - {id: g1, name: \"Nhóm một\"}\npeople:\n  - id: p1\n"
                    "    name: \"Người một\"\n    groups: [g2]\n");
-  ConfigLoad load = load_config(path);
+  ConfigLoad load = load_config(path, gateway_catalog());
   EXPECT_FALSE(load.config.has_value());
   ASSERT_EQ(load.errors.size(), 1u);
   EXPECT_EQ(load.errors[0].str(), dir_path + ":6:14: unknown group \"g2\"");
@@ -246,7 +247,7 @@ TEST(Config, MissingDirectoryFile) {
   test::write_file(path,
                    "broker: {host: 127.0.0.1}\nstore: {path: herald.db}\n"
                    "channels: {sms: {enabled: true}}\ndirectory: nowhere.yaml\n");
-  ConfigLoad load = load_config(path);
+  ConfigLoad load = load_config(path, gateway_catalog());
   ASSERT_EQ(load.errors.size(), 1u);
   EXPECT_EQ(load.errors[0].str(), tmp.file("nowhere.yaml") + ":1:1: cannot open file");
 }
@@ -278,7 +279,8 @@ TEST(Config, HostileNestingIsRefusedWithAClearError) {
     // yaml-cpp stops at its depth limit, before the stack runs out; the message says what
     // is wrong ("bad file" is yaml-cpp's own word for it).
     test::write_file(path, nested);
-    for (const ConfigLoad& load : {load_config(path), load_config_text(nested, path)}) {
+    for (const ConfigLoad& load :
+         {load_config(path, gateway_catalog()), load_config_text(nested, path, gateway_catalog())}) {
       EXPECT_FALSE(load.config.has_value());
       ASSERT_EQ(load.errors.size(), 1u);
       EXPECT_EQ(load.errors[0].file, path);
@@ -288,7 +290,7 @@ TEST(Config, HostileNestingIsRefusedWithAClearError) {
     test::write_file(tmp.file("directory.yaml"), nested);
     test::write_file(path, "broker: {host: 127.0.0.1}\nstore: {path: herald.db}\n"
                            "channels: {sms: {enabled: true}}\ndirectory: directory.yaml\n");
-    ConfigLoad load = load_config(path);
+    ConfigLoad load = load_config(path, gateway_catalog());
     EXPECT_FALSE(load.config.has_value());
     ASSERT_EQ(load.errors.size(), 1u);
     EXPECT_EQ(load.errors[0].file, tmp.file("directory.yaml"));
@@ -300,7 +302,7 @@ TEST(Config, NestingUnderTheLimitIsOnlyTheWrongShape) {
   // 400 levels parse; then config says what it expected there.
   const std::string text = base_with("guest", "literal-token-0123456789") + "dispatch: " +
                            std::string(400, '[') + std::string(400, ']') + "\n";
-  ConfigLoad load = load_config_text(text, "F");
+  ConfigLoad load = load_config_text(text, "F", gateway_catalog());
   EXPECT_FALSE(load.config.has_value());
   ASSERT_EQ(load.errors.size(), 1u);
   EXPECT_EQ(load.errors[0].str(), "F:13:11: dispatch must be a map, found a list");
@@ -336,7 +338,7 @@ TEST_P(ConfigErrorTest, ReportsExactly) {
   TempDir tmp;
   const std::string path = tmp.file(GetParam() + ".yaml");
   test::write_file(path, text);
-  ConfigLoad load = load_config(path);
+  ConfigLoad load = load_config(path, gateway_catalog());
   EXPECT_FALSE(load.config.has_value());
   EXPECT_EQ(error_lines(load, path), expected);
 }

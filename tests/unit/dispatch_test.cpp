@@ -4,7 +4,7 @@
 #include <random>
 
 #include "core/transition.hpp"
-#include "dispatch/dispatcher.hpp"
+#include "dispatch/retry.hpp"
 #include "dispatch/limits.hpp"
 
 namespace herald {
@@ -43,7 +43,7 @@ TEST(Backoff, FullJitterWithinACappedExponentialCeiling) {
     int64_t ceiling = std::min<int64_t>(60000, 1000LL << (attempt - 1));
     int64_t max_seen = 0;
     for (int i = 0; i < 500; ++i) {
-      int64_t d = Dispatcher::backoff_ms(attempt, 1000, 60000, rng);
+      int64_t d = retry::backoff_ms(attempt, 1000, 60000, rng);
       ASSERT_GE(d, 0);
       ASSERT_LE(d, ceiling);
       max_seen = std::max(max_seen, d);

@@ -16,7 +16,7 @@
 
 #include "settings/diagnostics.hpp"
 #include "settings/yaml_reader.hpp"
-#include "gateway.hpp"
+#include "adapters/registry.hpp"
 #include "support.hpp"
 
 namespace herald::test {
@@ -65,11 +65,6 @@ inline std::vector<std::string> files_in(const std::string& dir, const std::stri
   return out;
 }
 
-inline std::string test_name(std::string s) {
-  for (char& c : s)
-    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-  return s;
-}
 
 /// One table-driven case: its name and its JSON.
 struct Case {

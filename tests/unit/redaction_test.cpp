@@ -141,12 +141,12 @@ class RedactionTest : public ::testing::Test {
       FakeProvider provider(io, echoing_provider_);
       auto gateway = make(provider.port());
       if (gateway) {
-        config_.gateways[gateway->name()] = gateway;
+        gateways_[gateway->name()] = gateway;
         config_.channels[Channel::sms].gateway = gateway->name();
         Intake intake(*store_, [this] { return dir_; }, config_, metrics_);
         net::CurlMulti curl(io);
         StoreWriter writer(*store_, io);
-        Dispatcher dispatcher(io, *store_, writer, curl, config_, metrics_);
+        Dispatcher dispatcher(io, *store_, writer, curl, config_, gateways_, metrics_);
         intake.on_committed([&] { dispatcher.kick(); });
         dispatcher.start();
         // The seed's deadline (2021) has passed, and a retry after it would be pointless:
@@ -170,7 +170,7 @@ class RedactionTest : public ::testing::Test {
   }
 
   std::vector<std::string> ask_everything(std::function<std::string()> extra_metrics) {
-    http::ApiContext ctx{*store_, metrics_, config_.http, [] { return true; }, &config_.gateways,
+    http::ApiContext ctx{*store_, metrics_, config_.http, [] { return true; }, &gateways_,
                          std::move(extra_metrics), nullptr, {}, nullptr, {}, {}, {}, {}, nullptr};
     const std::string gateway = config_.channels[Channel::sms].gateway;
     const std::string token = test::RawDb(tmp_.file("herald.db"))
@@ -235,6 +235,7 @@ class RedactionTest : public ::testing::Test {
   Config config_;
   std::unique_ptr<Store> store_;
   Metrics metrics_;
+  Gateways gateways_;
 };
 
 TEST_F(RedactionTest, KannelPasswordNeverLeavesForTheLogOrTheApi) {

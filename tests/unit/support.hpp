@@ -1,6 +1,7 @@
 #pragma once
 // Shared fixtures for the unit tests: paths into the source tree, temporary folders,
 // the example directory and the seed directive.
+#include <cctype>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -23,6 +24,13 @@ void write_file(const std::string& path, const std::string& text);
 /// Tab-separated rows of a testdata table; blank lines and lines starting with '#' are
 /// skipped.
 std::vector<std::vector<std::string>> read_table(const std::string& path);
+
+/// A parameterised test's name from a case's name: letters and digits, the rest '_'.
+inline std::string test_name(std::string s) {
+  for (char& c : s)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  return s;
+}
 
 /// A fresh folder under $TMPDIR (or /tmp), removed with everything in it at destruction.
 class TempDir {

@@ -9,7 +9,7 @@
 #include "http/api.hpp"
 #include "intake/intake.hpp"
 #include "support.hpp"
-#include "zalo/webhook.hpp"
+#include "adapters/zalo/webhook.hpp"
 
 namespace json = boost::json;
 
@@ -184,13 +184,13 @@ TEST(ZaloStore, DeliveryByProviderRefIsPerGateway) {
   EXPECT_FALSE(store->delivery_by_provider_ref("zalo-a", "").has_value());
 
   TransitionRequest t{S::delivered, Cause::receipt, "receipt:zalo-a", "d", {}, {}, {}, {}};
-  auto first = store->apply_zalo_event("same", "user_received_message", a[0].id, t);
+  auto first = store->apply_receipt(a[0].id, t, "zalo:user_received_message:same");
   ASSERT_TRUE(first.has_value());
   EXPECT_TRUE(first->applied);
-  EXPECT_FALSE(store->apply_zalo_event("same", "user_received_message", a[0].id, t).has_value());
+  EXPECT_FALSE(store->apply_receipt(a[0].id, t, "zalo:user_received_message:same").has_value());
   // Another event for the same message is its own.
   t.to = S::read;
-  EXPECT_TRUE(store->apply_zalo_event("same", "user_seen_message", a[0].id, t).has_value());
+  EXPECT_TRUE(store->apply_receipt(a[0].id, t, "zalo:user_seen_message:same").has_value());
 }
 
 }  // namespace

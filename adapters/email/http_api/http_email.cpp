@@ -1,14 +1,9 @@
-#include "email/http_api/http_email.hpp"
+#include "adapters/email/http_api/http_email.hpp"
 
+#include "adapters/email/email_content.hpp"
 #include "settings/yaml_reader.hpp"
-#include "email/email_content.hpp"
 
 namespace herald {
-
-std::vector<std::string_view> HttpEmailGateway::placeholders() const {
-  return {"to",      "to_name", "from",       "from_name", "reply_to",    "subject",    "text",
-          "html",    "message_id", "token",   "receipt_url", "delivery_id"};
-}
 
 std::optional<SendError> HttpEmailGateway::refuse(const OutboundMessage& m) const {
   if (!plausible_address(m.address))
@@ -20,23 +15,34 @@ std::optional<SendError> HttpEmailGateway::refuse(const OutboundMessage& m) cons
 net::HttpRequest HttpEmailGateway::build(const OutboundMessage& m) const {
   const EmailContent c = m.directive ? render_email(*m.directive, m.recipient_name, m.ack_url) : EmailContent{};
   const std::string mid = message_id(m.token, message_id_domain);
-  return build_request(m, [&](const std::string& key) -> std::optional<std::string> {
-    if (key == "to_name") return m.recipient_name;
-    if (key == "from") return from;
-    if (key == "from_name") return from_name;
-    if (key == "reply_to") return reply_to;
-    if (key == "subject") return c.subject;
-    if (key == "text") return c.text;
-    if (key == "html") return c.html;
-    if (key == "message_id") return mid;
-    return std::nullopt;  // to, token, receipt_url, delivery_id, secret.NAME: as http_json
-  });
+  return api.request(message_values(m,
+                                    [&](const std::string& key) -> std::optional<std::string> {
+                                      if (key == "to_name") return m.recipient_name;
+                                      if (key == "from") return from;
+                                      if (key == "from_name") return from_name;
+                                      if (key == "reply_to") return reply_to;
+                                      if (key == "subject") return c.subject;
+                                      if (key == "text") return c.text;
+                                      if (key == "html") return c.html;
+                                      if (key == "message_id") return mid;
+                                      return std::nullopt;
+                                    }),
+                     limits_.timeout_ms);
 }
 
 std::unique_ptr<Gateway> HttpEmailGateway::from_yaml(const std::string& name, MapReader& r) {
   auto g = std::make_unique<HttpEmailGateway>();
   read_sender(r, g->from, g->from_name, g->reply_to, g->message_id_domain);
-  read_settings(*g, name, r);
+  g->name_ = name;
+  OutboundMessage probe;
+  probe.address = "+84912000000";
+  probe.text = "probe";
+  g->api.read(r, {{"to", "to_name", "from", "from_name", "reply_to", "subject", "text", "html", "message_id", "token",
+                   "receipt_url", "delivery_id"},
+                  message_values(probe),
+                  {}});
+  read_common(r, *g);
+  read_mo_token(r, *g);
   return g;
 }
 

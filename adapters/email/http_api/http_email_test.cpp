@@ -1,7 +1,7 @@
 // JSON HTTP email gateway: the request a provider gets (the rendered email JSON-escaped
 // into the configured template), its delivered / bounced webhooks, and the configuration
 // the factory refuses. Cases are data in testdata/ next to this file.
-#include "email/http_api/http_email.hpp"
+#include "adapters/email/http_api/http_email.hpp"
 
 #include <cstdlib>
 
@@ -9,7 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "directive/directive.hpp"
-#include "email/email_content.hpp"
+#include "adapters/email/email_content.hpp"
 #include "gateway_support.hpp"
 
 namespace json = boost::json;
@@ -120,15 +120,15 @@ TEST_P(HttpEmailReceipt, WebhookToState) {
   const ReceiptParse p = gateway()->parse_receipt(cb);
   const json::object& e = c.at("expect").as_object();
   if (e.contains("error")) {
-    EXPECT_FALSE(p.update.has_value());
+    EXPECT_FALSE(p.receipt.has_value());
     EXPECT_EQ(p.error, test::str(e, "error"));
     return;
   }
-  ASSERT_TRUE(p.update.has_value()) << p.error;
-  EXPECT_EQ(to_string(p.update->state), test::str(e, "state"));
-  EXPECT_EQ(p.update->status, test::str(e, "status"));
-  EXPECT_EQ(p.update->provider_ref, test::str(e, "provider_ref"));
-  EXPECT_EQ(p.update->error_code, test::str(e, "error_code"));
+  ASSERT_TRUE(p.receipt.has_value()) << p.error;
+  EXPECT_EQ(to_string(p.receipt->state), test::str(e, "state"));
+  EXPECT_EQ(p.receipt->status, test::str(e, "status"));
+  EXPECT_EQ(p.receipt->provider_ref, test::str(e, "provider_ref"));
+  EXPECT_EQ(p.receipt->error_code, test::str(e, "error_code"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Testdata, HttpEmailReceipt,

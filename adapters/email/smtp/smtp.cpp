@@ -1,11 +1,11 @@
-#include "email/smtp/smtp.hpp"
+#include "adapters/email/smtp/smtp.hpp"
 
 #include <array>
 
 #include "settings/yaml_reader.hpp"
 #include "core/time.hpp"
-#include "email/email_content.hpp"
-#include "email/mime.hpp"
+#include "adapters/email/email_content.hpp"
+#include "adapters/email/mime.hpp"
 
 namespace herald {
 

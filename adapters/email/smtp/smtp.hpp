@@ -9,7 +9,7 @@
 #include <string>
 
 #include "settings/secret.hpp"
-#include "gateway.hpp"
+#include "adapters/gateway.hpp"
 
 namespace herald {
 

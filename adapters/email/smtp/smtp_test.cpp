@@ -2,7 +2,7 @@
 // parts, CRLF, a Message-ID stable per delivery), the confidential notice, SMTP reply
 // codes onto the shared error set, and the configuration the factory refuses. Cases are
 // data in testdata/ next to this file.
-#include "email/smtp/smtp.hpp"
+#include "adapters/email/smtp/smtp.hpp"
 
 #include <cstdlib>
 #include <map>
@@ -11,8 +11,8 @@
 #include <gtest/gtest.h>
 
 #include "directive/directive.hpp"
-#include "email/email_content.hpp"
-#include "email/mime.hpp"
+#include "adapters/email/email_content.hpp"
+#include "adapters/email/mime.hpp"
 #include "gateway_support.hpp"
 
 namespace json = boost::json;
@@ -323,7 +323,7 @@ TEST(Smtp, TakesNoCallbacks) {
   cb.method = "POST";
   cb.body = "{\"status\": \"delivered\"}";
   ReceiptParse p = g->parse_receipt(cb);
-  EXPECT_FALSE(p.update.has_value());
+  EXPECT_FALSE(p.receipt.has_value());
   EXPECT_EQ(p.error, "SMTP gateways take no callbacks");
 }
 

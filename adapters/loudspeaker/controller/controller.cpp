@@ -1,4 +1,4 @@
-#include "loudspeaker/controller/controller.hpp"
+#include "adapters/loudspeaker/controller/controller.hpp"
 
 #include <algorithm>
 
@@ -45,22 +45,6 @@ std::string seconds_text(int64_t ms) {
 
 }  // namespace
 
-std::vector<std::string_view> LoudspeakerControllerGateway::placeholders() const {
-  return {"token",       "receipt_url", "delivery_id",  "text",       "zone",       "zone_id",
-          "zone_name",   "priority",    "title",        "audio_url",  "audio_mime", "audio_bytes",
-          "audio_sha256", "audio_duration_s", "voice",  "repeat",     "start_at",   "schedule",
-          "directive_id", "number",     "urgency"};
-}
-
-std::string LoudspeakerControllerGateway::default_body() const { return kDefaultBody; }
-
-HttpJsonGateway::Values LoudspeakerControllerGateway::probe_values() const {
-  OutboundMessage probe;
-  probe.address = "zone";
-  probe.announcement = Announcement{};
-  return [v = values(probe, 0)](const std::string& key) { return v(key); };
-}
-
 std::optional<SendError> LoudspeakerControllerGateway::refuse(const OutboundMessage& m) const {
   if (!m.directive) return SendError{SendErrorKind::bad_request, "no_directive", "nothing to send"};
   if (!m.announcement || m.announcement->script.empty())
@@ -82,7 +66,7 @@ int64_t LoudspeakerControllerGateway::start_at_ms(Urgency urgency, int64_t now) 
   return now;  // unreachable: tomorrow's first slot is always ahead
 }
 
-HttpJsonGateway::Values LoudspeakerControllerGateway::values(const OutboundMessage& m, int64_t now) const {
+TemplateValues LoudspeakerControllerGateway::values(const OutboundMessage& m, int64_t now) const {
   const Announcement a = m.announcement.value_or(Announcement{});
   const Directive* d = m.directive;
   const Urgency urgency = d ? d->urgency : Urgency::normal;
@@ -116,20 +100,18 @@ HttpJsonGateway::Values LoudspeakerControllerGateway::values(const OutboundMessa
 }
 
 net::HttpRequest LoudspeakerControllerGateway::build(const OutboundMessage& m) const {
-  return build_request(m, values(m, now_ms()));
+  return api.request(message_values(m, values(m, now_ms())), limits_.timeout_ms);
 }
 
 std::unique_ptr<Gateway> LoudspeakerControllerGateway::from_yaml(const std::string& name, MapReader& r) {
   auto g = std::make_unique<LoudspeakerControllerGateway>();
   Diagnostics& d = r.diag();
   // Herald's report shape unless config describes the controller's own.
-  g->receipt_status = "/status";
-  g->receipt_id = "/job_id";
-  g->receipt_reason = "/reason";
-  g->receipt_map = {{"scheduled", DeliveryState::sent}, {"playing", DeliveryState::sent},
-                    {"played", DeliveryState::delivered}, {"failed", DeliveryState::failed},
-                    {"expired", DeliveryState::expired}};
-  g->id_pointer = "/job_id";
+  g->api.receipt = {"/status", "/job_id", "/reason",
+                    {{"scheduled", DeliveryState::sent}, {"playing", DeliveryState::sent},
+                     {"played", DeliveryState::delivered}, {"failed", DeliveryState::failed},
+                     {"expired", DeliveryState::expired}}};
+  g->api.response.id_pointer = "/job_id";
   if (YAML::Node p = r.child("priorities"); p.IsDefined()) {
     MapReader pr(p, d, r.what() + ".priorities", r.mark("priorities"));
     if (pr.is_map()) {
@@ -167,7 +149,18 @@ std::unique_ptr<Gateway> LoudspeakerControllerGateway::from_yaml(const std::stri
       for (const auto& kv : z)
         if (auto v = zr.string(kv.first.Scalar())) g->zone_codes[kv.first.Scalar()] = *v;
   }
-  read_settings(*g, name, r);
+  g->name_ = name;
+  // The job's own values, on a message with an empty announcement, check the body.
+  OutboundMessage probe;
+  probe.address = "zone";
+  probe.announcement = Announcement{};
+  g->api.read(r, {{"token", "receipt_url", "delivery_id", "text", "zone", "zone_id", "zone_name", "priority", "title",
+                   "audio_url", "audio_mime", "audio_bytes", "audio_sha256", "audio_duration_s", "voice", "repeat",
+                   "start_at", "schedule", "directive_id", "number", "urgency"},
+                  message_values(probe, g->values(probe, 0)),
+                  kDefaultBody});
+  read_common(r, *g);
+  read_mo_token(r, *g);
   return g;
 }
 

@@ -1,7 +1,7 @@
 // Loudspeaker controller gateway: the job a controller gets for one zone (priority from
 // urgency, text, audio, repeat, start time), its playback reports, and the configuration
 // the factory refuses. Cases are data in testdata/ next to this file.
-#include "loudspeaker/controller/controller.hpp"
+#include "adapters/loudspeaker/controller/controller.hpp"
 
 #include <cstdlib>
 
@@ -200,16 +200,16 @@ TEST_P(LoudspeakerReport, PlaybackReportToState) {
   const ReceiptParse p = gateway("minimal.yaml")->parse_receipt(cb);
   const json::object& e = c.at("expect").as_object();
   if (e.contains("error")) {
-    EXPECT_FALSE(p.update.has_value());
+    EXPECT_FALSE(p.receipt.has_value());
     EXPECT_EQ(p.error, test::str(e, "error"));
     return;
   }
-  ASSERT_TRUE(p.update.has_value()) << p.error;
-  EXPECT_EQ(to_string(p.update->state), test::str(e, "state"));
-  EXPECT_EQ(p.update->status, test::str(e, "status"));
-  EXPECT_EQ(p.update->provider_ref, test::str(e, "provider_ref"));
-  EXPECT_EQ(p.update->error_code, test::str(e, "error_code"));
-  EXPECT_EQ(p.update->detail, test::str(e, "detail"));
+  ASSERT_TRUE(p.receipt.has_value()) << p.error;
+  EXPECT_EQ(to_string(p.receipt->state), test::str(e, "state"));
+  EXPECT_EQ(p.receipt->status, test::str(e, "status"));
+  EXPECT_EQ(p.receipt->provider_ref, test::str(e, "provider_ref"));
+  EXPECT_EQ(p.receipt->error_code, test::str(e, "error_code"));
+  EXPECT_EQ(p.receipt->detail, test::str(e, "detail"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Testdata, LoudspeakerReport,

@@ -1,7 +1,7 @@
 // Generic HTTP JSON gateway: configuration read from YAML, request in -> request out,
 // answer -> outcome, callback -> state, and the configuration the factory refuses. The
 // gateways and cases are data in testdata/ next to this file.
-#include "sms/http_json/http_json.hpp"
+#include "adapters/sms/http_json/http_json.hpp"
 
 #include <cstdlib>
 #include <map>
@@ -56,23 +56,23 @@ TEST(HttpJson, ReadsTheGatewayFromYaml) {
   EXPECT_EQ(h->name(), "sms-vn");
   EXPECT_EQ(h->channel(), Channel::sms);
   EXPECT_EQ(h->receipt_query(), "");
-  EXPECT_EQ(h->url, "https://sms.example.vn/v2/send?client={{secret.client_id}}");
-  EXPECT_EQ(h->method, "POST");
-  EXPECT_EQ(h->headers, (std::vector<std::pair<std::string, std::string>>{
+  EXPECT_EQ(h->api.url, "https://sms.example.vn/v2/send?client={{secret.client_id}}");
+  EXPECT_EQ(h->api.method, "POST");
+  EXPECT_EQ(h->api.headers, (std::vector<std::pair<std::string, std::string>>{
                             {"Authorization", "Bearer {{secret.api_key}}"}, {"X-Request-Id", "{{token}}"}}));
-  ASSERT_EQ(h->secrets.size(), 2u);
-  EXPECT_EQ(h->secrets.at("api_key").reveal(), kApiKey);
-  EXPECT_EQ(h->secrets.at("api_key").source(), "env:HERALD_TEST_SMS_API_KEY");
-  EXPECT_EQ(h->secrets.at("client_id").reveal(), "client-7788");
-  EXPECT_EQ(h->success_pointer, "/CodeResult");
-  EXPECT_EQ(h->success_value, "100");
-  EXPECT_EQ(h->id_pointer, "/SMSID");
-  EXPECT_EQ(h->error_pointer, "/ErrorMessage");
-  EXPECT_EQ(h->permanent_pointer, "/CodeResult");
-  EXPECT_EQ(h->permanent_values, (std::vector<std::string>{"789", "99"}));
-  EXPECT_EQ(h->receipt_status, "/Status");
-  EXPECT_EQ(h->receipt_id, "/SMSID");
-  EXPECT_EQ(h->receipt_map, (std::map<std::string, DeliveryState>{{"1", DeliveryState::delivered},
+  ASSERT_EQ(h->api.secrets.size(), 2u);
+  EXPECT_EQ(h->api.secrets.at("api_key").reveal(), kApiKey);
+  EXPECT_EQ(h->api.secrets.at("api_key").source(), "env:HERALD_TEST_SMS_API_KEY");
+  EXPECT_EQ(h->api.secrets.at("client_id").reveal(), "client-7788");
+  EXPECT_EQ(h->api.response.success_pointer, "/CodeResult");
+  EXPECT_EQ(h->api.response.success_value, "100");
+  EXPECT_EQ(h->api.response.id_pointer, "/SMSID");
+  EXPECT_EQ(h->api.response.error_pointer, "/ErrorMessage");
+  EXPECT_EQ(h->api.response.permanent_pointer, "/CodeResult");
+  EXPECT_EQ(h->api.response.permanent_values, (std::vector<std::string>{"789", "99"}));
+  EXPECT_EQ(h->api.receipt.status, "/Status");
+  EXPECT_EQ(h->api.receipt.id, "/SMSID");
+  EXPECT_EQ(h->api.receipt.map, (std::map<std::string, DeliveryState>{{"1", DeliveryState::delivered},
                                                                   {"2", DeliveryState::failed},
                                                                   {"3", DeliveryState::sent},
                                                                   {"5", DeliveryState::expired}}));
@@ -229,15 +229,15 @@ TEST_P(HttpJsonReceipt, CallbackToState) {
   const ReceiptParse p = g->parse_receipt(cb);
   const json::object& e = c.at("expect").as_object();
   if (e.contains("error")) {
-    EXPECT_FALSE(p.update.has_value());
+    EXPECT_FALSE(p.receipt.has_value());
     EXPECT_EQ(p.error, test::str(e, "error"));
     return;
   }
-  ASSERT_TRUE(p.update.has_value()) << p.error;
-  EXPECT_EQ(to_string(p.update->state), test::str(e, "state"));
-  EXPECT_EQ(p.update->status, test::str(e, "status"));
-  EXPECT_EQ(p.update->provider_ref, test::str(e, "provider_ref"));
-  EXPECT_EQ(p.update->error_code, test::str(e, "error_code"));
+  ASSERT_TRUE(p.receipt.has_value()) << p.error;
+  EXPECT_EQ(to_string(p.receipt->state), test::str(e, "state"));
+  EXPECT_EQ(p.receipt->status, test::str(e, "status"));
+  EXPECT_EQ(p.receipt->provider_ref, test::str(e, "provider_ref"));
+  EXPECT_EQ(p.receipt->error_code, test::str(e, "error_code"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Testdata, HttpJsonReceipt,
@@ -262,9 +262,9 @@ mo: {from: /Phone, text: /Message}
   ASSERT_NE(mo, nullptr);
   for (const std::string& body : {arrays, objects, R"({"Status": 1, "SMSID": )" + arrays + "}",
                                   R"({"Phone": "0912000401", "Message": )" + objects + "}"}) {
-    InboundCallback cb{"POST", {}, "application/json", body};
+    InboundCallback cb{"POST", {}, "application/json", body, {}};
     ReceiptParse p = g->parse_receipt(cb);
-    EXPECT_FALSE(p.update.has_value());
+    EXPECT_FALSE(p.receipt.has_value());
     EXPECT_EQ(p.error, "callback body is not JSON");
     EXPECT_FALSE(mo->parse_mo(cb).has_value());
     // The same body as the answer to a send: unreadable, so no success.

@@ -1,4 +1,4 @@
-#include "sms/kannel/kannel.hpp"
+#include "adapters/sms/kannel/kannel.hpp"
 
 #include <array>
 #include <charconv>
@@ -28,10 +28,10 @@ constexpr std::array<DlrRow, 6> kDlr{{
 
 }  // namespace
 
-std::optional<ReceiptUpdate> kannel_dlr(int value) {
+std::optional<Receipt> kannel_dlr(int value) {
   for (const auto& row : kDlr)
     if (row.value == value) {
-      ReceiptUpdate u;
+      Receipt u;
       u.state = row.state;
       u.status = std::to_string(value);
       u.detail = row.meaning;
@@ -93,11 +93,11 @@ ReceiptParse KannelGateway::parse_receipt(const InboundCallback& cb) const {
   auto [p, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), value);
   if (ec != std::errc() || p != it->second.data() + it->second.size())
     return {std::nullopt, "status is not a number"};
-  auto update = kannel_dlr(value);
-  if (!update) return {std::nullopt, "unknown DLR status " + it->second};
+  auto receipt = kannel_dlr(value);
+  if (!receipt) return {std::nullopt, "unknown DLR status " + it->second};
   if (auto a = cb.query.find("answer"); a != cb.query.end() && !a->second.empty())
-    update->detail += ": " + a->second.substr(0, 200);
-  return {update, {}};
+    receipt->detail += ": " + a->second.substr(0, 200);
+  return {receipt, {}};
 }
 
 std::unique_ptr<Gateway> KannelGateway::from_yaml(const std::string& name, MapReader& r) {

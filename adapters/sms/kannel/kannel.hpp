@@ -3,7 +3,7 @@
 #include <memory>
 #include <string>
 
-#include "gateway.hpp"
+#include "adapters/gateway.hpp"
 #include "settings/secret.hpp"
 
 namespace herald {
@@ -29,6 +29,6 @@ class KannelGateway final : public Gateway {
 };
 
 /// Kannel's DLR values (the %d of dlr-url) and what they mean for a delivery.
-std::optional<ReceiptUpdate> kannel_dlr(int value);
+std::optional<Receipt> kannel_dlr(int value);
 
 }  // namespace herald

@@ -1,6 +1,6 @@
 // Kannel sendsms: request in -> request out, answer -> outcome, DLR -> state, and the
 // config the factory refuses. The cases are data in testdata/ next to this file.
-#include "sms/kannel/kannel.hpp"
+#include "adapters/sms/kannel/kannel.hpp"
 
 #include <cstdlib>
 #include <map>
@@ -169,21 +169,21 @@ TEST_P(KannelReceipt, DlrValueToState) {
   const ReceiptParse p = g->parse_receipt(cb);
   const json::object& e = c.at("expect").as_object();
   if (e.contains("error")) {
-    EXPECT_FALSE(p.update.has_value());
+    EXPECT_FALSE(p.receipt.has_value());
     EXPECT_EQ(p.error, test::str(e, "error"));
     return;
   }
-  ASSERT_TRUE(p.update.has_value()) << p.error;
+  ASSERT_TRUE(p.receipt.has_value()) << p.error;
   EXPECT_EQ(p.error, "");
-  EXPECT_EQ(to_string(p.update->state), test::str(e, "state"));
-  EXPECT_EQ(p.update->status, test::str(e, "status"));
-  EXPECT_EQ(p.update->detail, test::str(e, "detail"));
-  EXPECT_EQ(p.update->error_code, test::str(e, "error_code"));
-  EXPECT_EQ(p.update->provider_ref, "");
+  EXPECT_EQ(to_string(p.receipt->state), test::str(e, "state"));
+  EXPECT_EQ(p.receipt->status, test::str(e, "status"));
+  EXPECT_EQ(p.receipt->detail, test::str(e, "detail"));
+  EXPECT_EQ(p.receipt->error_code, test::str(e, "error_code"));
+  EXPECT_EQ(p.receipt->provider_ref, "");
   // The table and kannel_dlr() are one and the same.
-  auto direct = kannel_dlr(std::stoi(p.update->status));
+  auto direct = kannel_dlr(std::stoi(p.receipt->status));
   ASSERT_TRUE(direct.has_value());
-  EXPECT_EQ(direct->state, p.update->state);
+  EXPECT_EQ(direct->state, p.receipt->state);
 }
 
 INSTANTIATE_TEST_SUITE_P(Testdata, KannelReceipt,
@@ -195,8 +195,8 @@ TEST(Kannel, LongAnswerIsCutInTheDetail) {
   InboundCallback cb;
   cb.query = {{"status", "8"}, {"answer", std::string(250, 'x')}};
   const ReceiptParse p = g->parse_receipt(cb);
-  ASSERT_TRUE(p.update.has_value());
-  EXPECT_EQ(p.update->detail, "accepted by SMSC: " + std::string(200, 'x'));
+  ASSERT_TRUE(p.receipt.has_value());
+  EXPECT_EQ(p.receipt->detail, "accepted by SMSC: " + std::string(200, 'x'));
 }
 
 TEST(Kannel, OnlyTheDocumentedDlrValuesAreKnown) {
