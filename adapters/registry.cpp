@@ -1,15 +1,10 @@
 #include "adapters/registry.hpp"
 
-#include <array>
 #include <stdexcept>
 
-#include "adapters/email/http_api/http_email.hpp"
-#include "adapters/email/smtp/smtp.hpp"
-#include "adapters/loudspeaker/controller/controller.hpp"
-#include "adapters/sms/http_json/http_json.hpp"
-#include "adapters/sms/kannel/kannel.hpp"
-#include "adapters/zalo/zalo.hpp"
 #include "settings/yaml_reader.hpp"
+// The adapters of adapters/CMakeLists.txt's list, generated from it.
+#include "gateway_headers.inc"
 
 namespace herald {
 
@@ -20,15 +15,9 @@ struct GatewayType {
   std::unique_ptr<Gateway> (*make)(const std::string&, MapReader&);
 };
 
-constexpr std::array<GatewayType, 7> kGatewayTypes{{
-    {"kannel", &KannelGateway::from_yaml},
-    {"http_json", &HttpJsonGateway::from_yaml},
-    {"zalo_oa", &ZaloOaGateway::from_yaml},
-    {"zalo_zns", &ZaloZnsGateway::from_yaml},
-    {"smtp", &SmtpGateway::from_yaml},
-    {"http_email", &HttpEmailGateway::from_yaml},
-    {"loudspeaker_http", &LoudspeakerControllerGateway::from_yaml},
-}};
+constexpr GatewayType kGatewayTypes[] = {
+#include "gateway_table.inc"
+};
 
 class Catalog final : public GatewayCatalog {
  public:

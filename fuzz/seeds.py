@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import pathlib
+import re
 import shutil
 import struct
 import urllib.parse
@@ -38,20 +39,6 @@ def write(target, seeds):
         seen.add(raw)
         (folder / name).write_bytes(raw)
     print(f"{target}: {len(seen)} seeds")
-
-
-def receipt_seeds(prefix, path, gateways=None):
-    out = []
-    for i, c in enumerate(cases(path)):
-        if gateways and c.get("gateway") not in gateways:
-            continue
-        out.append((f"{prefix}-{i:02d}", callback(c.get("query"), c.get("content_type", ""), c.get("body", ""))))
-    return out
-
-
-def response_seeds(prefix, path):
-    return [(f"{prefix}-{i:02d}", callback(body=c["response"].get("body", "")))
-            for i, c in enumerate(cases(path)) if c.get("response", {}).get("body")]
 
 
 def directive_seeds():
@@ -144,21 +131,52 @@ def zalo_seeds():
     return out
 
 
+def gateway_types():
+    """(type, folder) of each herald_gateway line of adapters/CMakeLists.txt, the one list."""
+    out = []
+    for line in (ROOT / "adapters/CMakeLists.txt").read_text(encoding="utf-8").splitlines():
+        m = re.match(r"herald_gateway\((\S+)\s+(\S+)\s+\S+\)", line.strip())
+        if m:
+            out.append((m.group(1), str(pathlib.PurePosixPath(m.group(2)).parent)))
+    return out
+
+
+# Replies a gateway type takes (its MO mapping), besides what its testdata/ holds.
+EXTRA_CALLBACKS = {
+    "kannel": [("mo-1", callback({"from": "+84912000101", "to": "8079", "text": "Đã nhận 158", "time": "1626080000"})),
+               ("mo-2", callback({"from": "0912000102", "text": "ok"}))],
+    "http_json": [("mo-json", callback(None, "application/json",
+                                       '{"Phone": "0912000401", "Message": "Đã nhận 158", "Time": "2021-07-12 09:00"}')),
+                  ("mo-query", callback({"msisdn": "84912000402", "content": "ok 158"}))],
+    "smtp": [("smtp-answer", callback(body="250 2.0.0 Ok: queued as 4BqZ1k"))],
+}
+
+
+def callback_seeds(gtype, folder):
+    """A type's callback seeds: its folder's receipts and answers to sends (the cases that
+    name a configuration of another type left out), and its EXTRA_CALLBACKS."""
+    testdata = ROOT / "adapters" / folder / "testdata"
+    mine = {p.name for p in testdata.glob("*.yaml")
+            if re.search(rf"(^|\n)type: {gtype}\n", p.read_text(encoding="utf-8"))}
+    out = []
+    for kind in ("receipts", "responses"):
+        path = testdata / f"{kind}.json"
+        if not path.exists():
+            continue
+        for i, c in enumerate(cases(path.relative_to(ROOT))):
+            if c.get("gateway", "gateway.yaml") not in mine:
+                continue
+            if kind == "receipts":
+                out.append((f"receipts-{i:02d}", callback(c.get("query"), c.get("content_type", ""), c.get("body", ""))))
+            elif c.get("response", {}).get("body"):
+                out.append((f"responses-{i:02d}", callback(body=c["response"]["body"])))
+    return out + EXTRA_CALLBACKS.get(gtype, [])
+
+
 def main():
     write("directive", directive_seeds())
-    write("kannel_callback",
-          receipt_seeds("receipts", "adapters/sms/kannel/testdata/receipts.json")
-          + response_seeds("responses", "adapters/sms/kannel/testdata/responses.json")
-          + [("mo-1", callback({"from": "+84912000101", "to": "8079", "text": "Đã nhận 158", "time": "1626080000"})),
-             ("mo-2", callback({"from": "0912000102", "text": "ok"}))])
-    write("http_json_callback",
-          receipt_seeds("receipts", "adapters/sms/http_json/testdata/receipts.json")
-          + response_seeds("responses", "adapters/sms/http_json/testdata/responses.json")
-          + [("mo-json", callback(None, "application/json",
-                                  '{"Phone": "0912000401", "Message": "Đã nhận 158", "Time": "2021-07-12 09:00"}')),
-             ("mo-query", callback({"msisdn": "84912000402", "content": "ok 158"}))])
-    write("http_email_callback", receipt_seeds("receipts", "adapters/email/http_api/testdata/receipts.json"))
-    write("loudspeaker_callback", receipt_seeds("receipts", "adapters/loudspeaker/controller/testdata/receipts.json"))
+    for gtype, folder in gateway_types():
+        write(f"{gtype}_callback", callback_seeds(gtype, folder))
     write("zalo_webhook", zalo_seeds())
     write("reply", reply_seeds())
     write("ack_token", ack_token_seeds())

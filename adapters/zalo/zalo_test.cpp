@@ -93,20 +93,6 @@ TEST(Zalo, ReadsTheZnsGatewayFromYaml) {
   EXPECT_EQ(z->webhook_tolerance_ms, 300000);  // default: 5 min
 }
 
-class ZaloConfigError : public ::testing::TestWithParam<std::string> {};
-
-TEST_P(ZaloConfigError, ReportsExactly) {
-  const std::string text = test::read_file(testdata("config_errors/" + GetParam() + ".yaml"));
-  const auto expected = test::expected_errors(text);
-  ASSERT_FALSE(expected.empty()) << "no # expect: lines";
-  unsetenv("HERALD_TEST_UNSET_ZALO_SECRET");
-  EXPECT_EQ(test::gateway_errors("zalo", text), expected);
-}
-
-INSTANTIATE_TEST_SUITE_P(Testdata, ZaloConfigError,
-                         ::testing::ValuesIn(test::files_in(testdata("config_errors"), ".yaml")),
-                         [](const auto& info) { return test::test_name(info.param); });
-
 // ---- request in -> request out --------------------------------------------------------
 
 class ZaloBuild : public ::testing::TestWithParam<test::Case> {};
@@ -190,29 +176,6 @@ TEST(ZaloPhone, OnlyVietnameseE164) {
 }
 
 // ---- answer -> outcome ----------------------------------------------------------------
-
-class ZaloAnswer : public ::testing::TestWithParam<test::Case> {};
-
-TEST_P(ZaloAnswer, MapsOntoTheSharedErrorSet) {
-  const json::object& c = GetParam().data;
-  auto g = gateway(test::str(c, "gateway"));
-  ASSERT_NE(g, nullptr);
-  const SendResult r = g->parse(test::response_from(c.at("response").as_object()));
-  const json::object& e = c.at("expect").as_object();
-  EXPECT_EQ(to_string(r.error.kind), test::str(e, "kind"));
-  EXPECT_EQ(r.error.code, test::str(e, "code"));
-  EXPECT_EQ(r.error.text, test::str(e, "text"));
-  EXPECT_EQ(r.provider_ref, test::str(e, "provider_ref"));
-  if (auto* v = e.if_contains("retryable")) {
-    EXPECT_EQ(r.error.retryable(), v->as_bool());
-  }
-  if (auto* v = e.if_contains("counts_against_gateway")) {
-    EXPECT_EQ(r.error.counts_against_gateway(), v->as_bool());
-  }
-}
-
-INSTANTIATE_TEST_SUITE_P(Testdata, ZaloAnswer, ::testing::ValuesIn(test::read_cases(testdata("responses.json"))),
-                         case_name);
 
 TEST(ZaloReceipt, PerDeliveryCallbacksAreRefused) {
   auto g = gateway("oa.yaml");

@@ -68,11 +68,10 @@ std::unique_ptr<Store> open_postgres_store(const std::string& conninfo, const Sh
   auto db = std::make_unique<pg::Connection>(conninfo);
   // Instances starting together migrate one at a time (a session lock, released below or
   // when the connection closes).
-  constexpr const char* kMigrationLock = "7305010000";
-  db->exec(std::string("SELECT pg_advisory_lock(") + kMigrationLock + ")");
+  db->exec("SELECT pg_advisory_lock(7305010000)");
   auto unlock = [&] {
     try {
-      db->exec(std::string("SELECT pg_advisory_unlock(") + kMigrationLock + ")");
+      db->exec("SELECT pg_advisory_unlock(7305010000)");
     } catch (const StoreError&) {
       // The lock went with the connection.
     }
@@ -103,8 +102,9 @@ std::unique_ptr<Store> open_postgres_store(const std::string& conninfo, const Sh
       }
     }
     // Two live instances under one name would take each other's claims for their own.
-    Statement q(*db, std::string("SELECT host, pid, ") + SqlStore::kServerNowMs +
-                         " - heartbeat_ms, lease_ms FROM instances WHERE name = ?1");
+    std::string sql = "SELECT host, pid, ";
+    sql.append(SqlStore::kServerNowMs).append(" - heartbeat_ms, lease_ms FROM instances WHERE name = ?1");
+    Statement q(*db, sql);
     q.bind(1, options.instance);
     if (q.step()) {
       const std::string host = q.text(0);

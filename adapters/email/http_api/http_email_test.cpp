@@ -109,44 +109,5 @@ TEST(HttpEmail, MapsTheProviderAnswer) {
   EXPECT_EQ(r.error.text, "bad key");
 }
 
-class HttpEmailReceipt : public ::testing::TestWithParam<test::Case> {};
-
-TEST_P(HttpEmailReceipt, WebhookToState) {
-  const json::object& c = GetParam().data;
-  InboundCallback cb;
-  cb.method = "POST";
-  cb.content_type = test::str(c, "content_type");
-  cb.body = test::str(c, "body");
-  const ReceiptParse p = gateway()->parse_receipt(cb);
-  const json::object& e = c.at("expect").as_object();
-  if (e.contains("error")) {
-    EXPECT_FALSE(p.receipt.has_value());
-    EXPECT_EQ(p.error, test::str(e, "error"));
-    return;
-  }
-  ASSERT_TRUE(p.receipt.has_value()) << p.error;
-  EXPECT_EQ(to_string(p.receipt->state), test::str(e, "state"));
-  EXPECT_EQ(p.receipt->status, test::str(e, "status"));
-  EXPECT_EQ(p.receipt->provider_ref, test::str(e, "provider_ref"));
-  EXPECT_EQ(p.receipt->error_code, test::str(e, "error_code"));
-}
-
-INSTANTIATE_TEST_SUITE_P(Testdata, HttpEmailReceipt,
-                         ::testing::ValuesIn(test::read_cases(testdata("receipts.json"))),
-                         [](const auto& info) { return test::test_name(info.param.name); });
-
-class HttpEmailConfigError : public ::testing::TestWithParam<std::string> {};
-
-TEST_P(HttpEmailConfigError, ReportsExactly) {
-  const std::string text = test::read_file(testdata("config_errors/" + GetParam() + ".yaml"));
-  const auto expected = test::expected_errors(text);
-  ASSERT_FALSE(expected.empty()) << "no # expect: lines";
-  EXPECT_EQ(test::gateway_errors("mail-api", text), expected);
-}
-
-INSTANTIATE_TEST_SUITE_P(Testdata, HttpEmailConfigError,
-                         ::testing::ValuesIn(test::files_in(testdata("config_errors"), ".yaml")),
-                         [](const auto& info) { return test::test_name(info.param); });
-
 }  // namespace
 }  // namespace herald

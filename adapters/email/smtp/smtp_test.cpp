@@ -329,28 +329,6 @@ TEST(Smtp, TakesNoCallbacks) {
 
 // ---- answer -> outcome ----------------------------------------------------------------------
 
-class SmtpAnswer : public ::testing::TestWithParam<test::Case> {};
-
-TEST_P(SmtpAnswer, MapsOntoTheSharedErrorSet) {
-  const json::object& c = GetParam().data;
-  auto g = gateway("local.yaml");
-  ASSERT_NE(g, nullptr);
-  const SendResult r = g->parse(test::response_from(c.at("response").as_object()));
-  const json::object& e = c.at("expect").as_object();
-  EXPECT_EQ(to_string(r.error.kind), test::str(e, "kind"));
-  EXPECT_EQ(r.error.code, test::str(e, "code"));
-  EXPECT_EQ(r.error.text, test::str(e, "text"));
-  if (auto* v = e.if_contains("retryable")) {
-    EXPECT_EQ(r.error.retryable(), v->as_bool());
-  }
-  if (auto* v = e.if_contains("counts_against_gateway")) {
-    EXPECT_EQ(r.error.counts_against_gateway(), v->as_bool());
-  }
-}
-
-INSTANTIATE_TEST_SUITE_P(Testdata, SmtpAnswer, ::testing::ValuesIn(test::read_cases(testdata("responses.json"))),
-                         [](const auto& info) { return test::test_name(info.param.name); });
-
 // ---- configuration --------------------------------------------------------------------------
 
 TEST(Smtp, ReadsTheGatewayFromYaml) {
@@ -380,19 +358,6 @@ TEST(Smtp, ReadsTheGatewayFromYaml) {
   EXPECT_FALSE(local->password.has_value());
   EXPECT_EQ(local->message_id_domain, "huyenuy.chauthanh.example");
 }
-
-class SmtpConfigError : public ::testing::TestWithParam<std::string> {};
-
-TEST_P(SmtpConfigError, ReportsExactly) {
-  const std::string text = test::read_file(testdata("config_errors/" + GetParam() + ".yaml"));
-  const auto expected = test::expected_errors(text);
-  ASSERT_FALSE(expected.empty()) << "no # expect: lines";
-  EXPECT_EQ(test::gateway_errors("mail", text), expected);
-}
-
-INSTANTIATE_TEST_SUITE_P(Testdata, SmtpConfigError,
-                         ::testing::ValuesIn(test::files_in(testdata("config_errors"), ".yaml")),
-                         [](const auto& info) { return test::test_name(info.param); });
 
 }  // namespace
 }  // namespace herald

@@ -82,22 +82,6 @@ TEST(HttpJson, ReadsTheGatewayFromYaml) {
   EXPECT_FALSE(h->unaccented());
 }
 
-// Each file in testdata/config_errors is one gateway's YAML; its "# expect: F:L:C: ..."
-// lines are exactly what make_gateway must report, in order.
-class HttpJsonConfigError : public ::testing::TestWithParam<std::string> {};
-
-TEST_P(HttpJsonConfigError, ReportsExactly) {
-  const std::string text = test::read_file(testdata("config_errors/" + GetParam() + ".yaml"));
-  const auto expected = test::expected_errors(text);
-  ASSERT_FALSE(expected.empty()) << "no # expect: lines";
-  unsetenv("HERALD_TEST_UNSET_SMS_KEY");
-  EXPECT_EQ(test::gateway_errors("sms-vn", text), expected);
-}
-
-INSTANTIATE_TEST_SUITE_P(Testdata, HttpJsonConfigError,
-                         ::testing::ValuesIn(test::files_in(testdata("config_errors"), ".yaml")),
-                         [](const auto& info) { return test::test_name(info.param); });
-
 // ---- request in -> request out --------------------------------------------------------
 
 class HttpJsonBuild : public ::testing::TestWithParam<test::Case> {};
@@ -188,60 +172,7 @@ body: '{"to": "{{to_msisdn}}"}'
 
 // ---- answer -> outcome ----------------------------------------------------------------
 
-class HttpJsonAnswer : public ::testing::TestWithParam<test::Case> {};
-
-TEST_P(HttpJsonAnswer, MapsOntoTheSharedErrorSet) {
-  const json::object& c = GetParam().data;
-  auto g = gateway(test::str(c, "gateway"));
-  ASSERT_NE(g, nullptr);
-  const SendResult r = g->parse(test::response_from(c.at("response").as_object()));
-  const json::object& e = c.at("expect").as_object();
-  EXPECT_EQ(to_string(r.error.kind), test::str(e, "kind"));
-  EXPECT_EQ(r.error.code, test::str(e, "code"));
-  EXPECT_EQ(r.error.text, test::str(e, "text"));
-  EXPECT_EQ(r.provider_ref, test::str(e, "provider_ref"));
-  if (auto* v = e.if_contains("retryable")) {
-    EXPECT_EQ(r.error.retryable(), v->as_bool());
-  }
-  if (auto* v = e.if_contains("counts_against_gateway")) {
-    EXPECT_EQ(r.error.counts_against_gateway(), v->as_bool());
-  }
-}
-
-INSTANTIATE_TEST_SUITE_P(Testdata, HttpJsonAnswer,
-                         ::testing::ValuesIn(test::read_cases(testdata("responses.json"))), case_name);
-
 // ---- callback -> state ----------------------------------------------------------------
-
-class HttpJsonReceipt : public ::testing::TestWithParam<test::Case> {};
-
-TEST_P(HttpJsonReceipt, CallbackToState) {
-  const json::object& c = GetParam().data;
-  auto g = gateway(test::str(c, "gateway"));
-  ASSERT_NE(g, nullptr);
-  InboundCallback cb;
-  cb.method = test::str(c, "method");
-  cb.content_type = test::str(c, "content_type");
-  cb.body = test::str(c, "body");
-  if (auto* q = c.if_contains("query")) {
-    for (const auto& [k, v] : q->as_object()) cb.query[std::string(k)] = std::string(v.as_string());
-  }
-  const ReceiptParse p = g->parse_receipt(cb);
-  const json::object& e = c.at("expect").as_object();
-  if (e.contains("error")) {
-    EXPECT_FALSE(p.receipt.has_value());
-    EXPECT_EQ(p.error, test::str(e, "error"));
-    return;
-  }
-  ASSERT_TRUE(p.receipt.has_value()) << p.error;
-  EXPECT_EQ(to_string(p.receipt->state), test::str(e, "state"));
-  EXPECT_EQ(p.receipt->status, test::str(e, "status"));
-  EXPECT_EQ(p.receipt->provider_ref, test::str(e, "provider_ref"));
-  EXPECT_EQ(p.receipt->error_code, test::str(e, "error_code"));
-}
-
-INSTANTIATE_TEST_SUITE_P(Testdata, HttpJsonReceipt,
-                         ::testing::ValuesIn(test::read_cases(testdata("receipts.json"))), case_name);
 
 TEST(HttpJson, HostileNestingInACallbackIsRefused) {
   // 100,000 levels of arrays or objects, as the body and under a good status: the JSON
