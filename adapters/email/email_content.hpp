@@ -1,7 +1,8 @@
 #pragma once
 // What an email about a directive says, for every email gateway (SMTP or an HTTP API):
 // "[number] subject", then issuer, number, date, subject, body and attachment links; for
-// Mật and above only a notice that a document awaits (DESIGN.md: no content leaves).
+// Mật and above only a notice that a document awaits: no content of a classified
+// directive leaves over email (docs/directive-schema.md, confidentiality).
 #include <string>
 
 #include "directive/directive.hpp"

@@ -1,5 +1,5 @@
 #pragma once
-// The delivery channels Herald knows, and the delivery states of DESIGN.md.
+// The delivery channels Herald knows, and a delivery's states (docs/architecture.md).
 #include <array>
 #include <optional>
 #include <string_view>

@@ -49,7 +49,8 @@ class Connection {
   bool is_open() const { return conn_ != nullptr; }
   amqp_connection_state_t state() const { return conn_; }
 
-  /// Declares exchanges, queues and bindings of DESIGN.md; idempotent.
+  /// Declares the exchanges, queues and bindings of docs/architecture.md ("Reconnecting");
+  /// idempotent.
   void declare_topology();
   /// Puts channel 1 into publisher-confirm mode.
   void enable_confirms();
