@@ -1,5 +1,5 @@
 """Shared fixtures for Herald's integration tests: a private vhost on the RabbitMQ that
-scripts/services runs, a heraldd with its own store and port, and heraldctl.
+scripts/services runs (or on a node of the test's own, for a test that stops it), a heraldd with its own store and port, and heraldctl.
 
 The store is SQLite (a file in the test's folder) unless HERALD_TEST_STORE=postgres: then
 each Daemon gets a database of its own, made on the PostgreSQL that scripts/services runs
@@ -202,30 +202,68 @@ def free_port():
         return s.getsockname()[1]
 
 
-def services(*args, check=True):
-    return subprocess.run([SERVICES, *args], check=check, capture_output=True, text=True)
+def services(*args, check=True, env=None):
+    return subprocess.run([SERVICES, *args], check=check, capture_output=True, text=True,
+                          env=None if env is None else {**os.environ, **env})
+
+
+class SharedBroker:
+    """The RabbitMQ scripts/services runs, which every test shares (each in its own vhost)."""
+
+    host, port, env = AMQP_HOST, AMQP_PORT, None
+
+    def services(self, *args, check=True):
+        return services(*args, check=check, env=self.env)
+
+
+class PrivateBroker(SharedBroker):
+    """A RabbitMQ node of the test's own, started by scripts/services in a state folder of
+    its own on free loopback ports: a test that stops the broker stops only this one, and
+    the others go on using theirs. close() stops it and removes its folder."""
+
+    def __init__(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="herald-broker-")
+        os.chmod(self.tmp.name, 0o755)  # as root, the node runs as rabbitmq and must reach it
+        self.port = free_port()
+        self.env = {"HERALD_STATE_DIR": self.tmp.name, "HERALD_AMQP_PORT": str(self.port),
+                    "HERALD_EPMD_PORT": str(free_port()), "HERALD_RABBITMQ_DIST_PORT": str(free_port()),
+                    "HERALD_RABBITMQ_NODE": f"herald-{secrets.token_hex(3)}@localhost"}
+        started = self.services("start", "rabbitmq", check=False)
+        if started.returncode != 0:
+            self.tmp.cleanup()
+            raise RuntimeError(f"private broker did not start: {started.stdout}{started.stderr}")
+
+    def close(self):
+        self.services("stop", "rabbitmq", check=False)
+        self.tmp.cleanup()
+
+
+SHARED_BROKER = SharedBroker()
 
 
 class Vhost:
-    """A RabbitMQ vhost of its own, so tests never see each other's queues."""
+    """A RabbitMQ vhost of its own, so tests never see each other's queues; on the shared
+    broker unless given another."""
 
-    def __init__(self, name):
+    def __init__(self, name, broker=SHARED_BROKER):
         self.name = name
+        self.broker = broker
 
     def __enter__(self):
-        services("ctl", "add_vhost", self.name)
-        services("ctl", "set_permissions", "-p", self.name, "guest", ".*", ".*", ".*")
+        self.broker.services("ctl", "add_vhost", self.name)
+        self.broker.services("ctl", "set_permissions", "-p", self.name, "guest", ".*", ".*", ".*")
         return self
 
     def __exit__(self, *exc):
-        services("ctl", "delete_vhost", self.name, check=False)
+        self.broker.services("ctl", "delete_vhost", self.name, check=False)
 
     def url(self):
-        return f"amqp://guest:guest@{AMQP_HOST}:{AMQP_PORT}/{urllib.parse.quote(self.name, safe='')}"
+        return (f"amqp://guest:guest@{self.broker.host}:{self.broker.port}/"
+                f"{urllib.parse.quote(self.name, safe='')}")
 
     def connection(self):
         params = pika.ConnectionParameters(
-            host=AMQP_HOST, port=AMQP_PORT, virtual_host=self.name,
+            host=self.broker.host, port=self.broker.port, virtual_host=self.name,
             credentials=pika.PlainCredentials("guest", "guest"),
             connection_attempts=3, retry_delay=1, blocked_connection_timeout=30)
         return pika.BlockingConnection(params)
@@ -285,7 +323,7 @@ class Daemon:
         else:
             raise ValueError(f"store must be sqlite or postgres, not {self.store!r}")
         cfg = {
-            "broker": {"host": AMQP_HOST, "port": AMQP_PORT, "vhost": vhost.name,
+            "broker": {"host": vhost.broker.host, "port": vhost.broker.port, "vhost": vhost.name,
                         "user": "guest", "password": "env:HERALD_TEST_AMQP_PASSWORD",
                         "heartbeat": "5s", "reconnect_initial": "200ms", "reconnect_max": "2s"},
             "store": store_cfg,
@@ -434,11 +472,13 @@ class DaemonTestCase(unittest.TestCase):
 
     extra_config = None
     port = None  # a fixed HTTP port (Kannel's MO get-url names one); default: a free one
+    private_broker = False  # True: a RabbitMQ node of its own (cls.broker), for outages
 
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="herald-it-")
-        cls.vhost = Vhost(f"it-{cls.__name__}-{secrets.token_hex(3)}").__enter__()
+        cls.broker = PrivateBroker() if cls.private_broker else SHARED_BROKER
+        cls.vhost = Vhost(f"it-{cls.__name__}-{secrets.token_hex(3)}", cls.broker).__enter__()
         cls.daemon = Daemon(cls.vhost, cls.tmp.name, cls.extra_config, cls.port).start()
 
     @classmethod
@@ -448,6 +488,8 @@ class DaemonTestCase(unittest.TestCase):
             print(cls.daemon.logs())
         cls.daemon.cleanup()
         cls.vhost.__exit__(None, None, None)
+        if cls.broker is not SHARED_BROKER:
+            cls.broker.close()
         cls.tmp.cleanup()
 
 

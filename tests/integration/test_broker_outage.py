@@ -1,4 +1,5 @@
-"""The broker stops for 60 s in the middle of 200 directives. Meanwhile heraldd stays up,
+"""The broker stops for 60 s in the middle of 200 directives (a RabbitMQ node of this
+test's own, so that the other tests go on meanwhile). Meanwhile heraldd stays up,
 says it is not ready, answers the API and takes delivery receipts; afterwards it
 reconnects and every directive is committed exactly once."""
 import json
@@ -11,7 +12,7 @@ import urllib.request
 import pika
 
 from chaos import CountingGateway
-from harness import DaemonTestCase, services, small_directive, wait_until
+from harness import DaemonTestCase, small_directive, wait_until
 
 TOTAL = 200
 OUTAGE_S = 60
@@ -19,7 +20,11 @@ OUTAGE_S = 60
 
 class Publisher(threading.Thread):
     """Publishes TOTAL directives with confirms, reconnecting and republishing anything
-    unconfirmed, as a careful producer would."""
+    unconfirmed, as a careful producer would. It waits after the first PAUSE_AT until
+    `go_on` is set, so that the rest meets the outage however long stopping the broker
+    takes."""
+
+    PAUSE_AT = 60
 
     def __init__(self, vhost):
         super().__init__(daemon=True)
@@ -27,6 +32,7 @@ class Publisher(threading.Thread):
         self.confirmed = 0
         self.reconnects = 0
         self.error = None
+        self.go_on = threading.Event()
 
     def run(self):
         try:
@@ -37,6 +43,8 @@ class Publisher(threading.Thread):
                     ch = conn.channel()
                     ch.confirm_delivery()
                     while n < TOTAL:
+                        if n == self.PAUSE_AT:
+                            self.go_on.wait(timeout=300)
                         body = json.dumps(small_directive(f"outage-{n}", [{"person": "bt-huyen-uy"}]))
                         ch.basic_publish("herald.directives", "HU-CHAUTHANH.normal", body,
                                          pika.BasicProperties(delivery_mode=2, message_id=f"test/outage-{n}",
@@ -54,6 +62,8 @@ class Publisher(threading.Thread):
 
 
 class BrokerOutage(DaemonTestCase):
+    private_broker = True
+
     @classmethod
     def setUpClass(cls):
         # SMS to a gateway that keeps its receipts for the test to post (no posters).
@@ -94,9 +104,10 @@ class BrokerOutage(DaemonTestCase):
     def test_stop_and_start_mid_stream(self):
         pub = Publisher(self.vhost)
         pub.start()
-        wait_until(lambda: pub.confirmed >= 60, what="60 directives published")
-        services("stop", "rabbitmq")
+        wait_until(lambda: pub.confirmed >= Publisher.PAUSE_AT, what="60 directives published")
+        self.broker.services("stop", "rabbitmq")
         outage_began = time.monotonic()
+        pub.go_on.set()
         wait_until(lambda: self.daemon.metric("herald_broker_connected") == 0, timeout=30,
                    what="heraldd to notice the broker is gone")
         status, _ = self.daemon.http("/readyz", token=False)
@@ -116,7 +127,7 @@ class BrokerOutage(DaemonTestCase):
             self.assertIsNone(self.daemon.proc.poll(), "heraldd exited during the outage")
             self.assertEqual(self.daemon.http("/readyz", token=False)[0], 503)
             time.sleep(2)
-        services("start", "rabbitmq")
+        self.broker.services("start", "rabbitmq")
         pub.join(timeout=180)
         self.assertFalse(pub.is_alive(), "publisher did not finish")
         self.assertIsNone(pub.error)
