@@ -10,8 +10,8 @@ namespace herald {
 
 std::vector<DirectiveSummary> SqlStore::list_directives(size_t limit, size_t offset) {
   std::lock_guard lock(rmu_);
-  Statement q(*rdb_, std::string(kSummarySelect) +
-                       " ORDER BY d.received_at_ms DESC, d.id LIMIT ?1 OFFSET ?2");
+  Statement q(*rdb_, sql::text({kSummarySelect,
+                       " ORDER BY d.received_at_ms DESC, d.id LIMIT ?1 OFFSET ?2"}));
   q.bind(1, static_cast<int64_t>(limit)).bind(2, static_cast<int64_t>(offset));
   std::vector<DirectiveSummary> out;
   while (q.step()) out.push_back(summary(q));
@@ -20,9 +20,9 @@ std::vector<DirectiveSummary> SqlStore::list_directives(size_t limit, size_t off
 
 std::vector<DirectiveSummary> SqlStore::public_directives(int64_t since_ms, size_t limit) {
   std::lock_guard lock(rmu_);
-  Statement q(*rdb_, std::string(kSummarySelect) +
+  Statement q(*rdb_, sql::text({kSummarySelect,
                        " WHERE d.zones <> '' AND d.received_at_ms >= ?1"
-                       " ORDER BY d.received_at_ms DESC, d.id LIMIT ?2");
+                       " ORDER BY d.received_at_ms DESC, d.id LIMIT ?2"}));
   q.bind(1, since_ms).bind(2, static_cast<int64_t>(limit));
   std::vector<DirectiveSummary> out;
   while (q.step()) out.push_back(summary(q));
@@ -31,7 +31,7 @@ std::vector<DirectiveSummary> SqlStore::public_directives(int64_t since_ms, size
 
 std::optional<DirectiveDetail> SqlStore::directive(const std::string& id) {
   std::lock_guard lock(rmu_);
-  Statement q(*rdb_, std::string(kSummarySelect) + " WHERE d.id = ?1");
+  Statement q(*rdb_, sql::text({kSummarySelect, " WHERE d.id = ?1"}));
   q.bind(1, id);
   if (!q.step()) return std::nullopt;
   DirectiveDetail out{summary(q), {}};
@@ -53,8 +53,8 @@ std::optional<std::string> SqlStore::directive_raw(const std::string& id) {
 
 std::vector<DeliveryRow> SqlStore::deliveries(const std::string& directive_id) {
   std::lock_guard lock(rmu_);
-  Statement q(*rdb_, std::string(kDeliverySelect) +
-                       " WHERE directive_id = ?1 ORDER BY recipient_id, channel");
+  Statement q(*rdb_, sql::text({kDeliverySelect,
+                       " WHERE directive_id = ?1 ORDER BY recipient_id, channel"}));
   q.bind(1, directive_id);
   std::vector<DeliveryRow> out;
   while (q.step()) out.push_back(delivery_row(q));
@@ -63,7 +63,7 @@ std::vector<DeliveryRow> SqlStore::deliveries(const std::string& directive_id) {
 
 std::optional<DeliveryRow> SqlStore::delivery(int64_t id) {
   std::lock_guard lock(mu_);
-  Statement q(*db_, std::string(kDeliverySelect) + " WHERE id = ?1");
+  Statement q(*db_, sql::text({kDeliverySelect, " WHERE id = ?1"}));
   q.bind(1, id);
   if (!q.step()) return std::nullopt;
   return delivery_row(q);

@@ -29,9 +29,9 @@ std::optional<DeliveryRow> SqlStore::delivery_by_provider_ref(const std::string&
                                                               const std::string& ref) {
   if (ref.empty()) return std::nullopt;
   std::lock_guard lock(mu_);
-  Statement q(*db_, std::string(kDeliverySelect) +
+  Statement q(*db_, sql::text({kDeliverySelect,
                        " WHERE gateway = ?1 AND provider_ref = ?2"
-                       " AND provider_ref <> '' ORDER BY id DESC LIMIT 1");
+                       " AND provider_ref <> '' ORDER BY id DESC LIMIT 1"}));
   q.bind(1, gateway).bind(2, ref);
   if (!q.step()) return std::nullopt;
   return delivery_row(q);
