@@ -51,6 +51,7 @@ Options:
   --token TOKEN           admin API bearer token (env HERALD_TOKEN)
   --json                  print JSON instead of a table
   --force                 publish even if the directive fails validation
+  --help, --version
 Exit status: 0 ok, 1 the operation failed, 2 usage error.
 )";
 
@@ -114,6 +115,7 @@ int main(int argc, char** argv) {
     else if (a == "--since") ok = value(o.since);
     else if (a == "--until") ok = value(o.until);
     else if (a == "-h" || a == "--help") { std::cout << kUsageText; return kOk; }
+    else if (a == "--version") { std::cout << "heraldctl " << HERALD_VERSION << "\n"; return kOk; }
     else if (a.size() > 1 && a[0] == '-' && a != "-") { std::cerr << "heraldctl: unknown option " << a << "\n" << kUsageText; return kUsage; }
     else o.args.push_back(a);
     if (!ok) {

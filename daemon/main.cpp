@@ -295,8 +295,26 @@ class Heraldd {
   asio::signal_set signals_{io_, SIGINT, SIGTERM};
 };
 
-int usage(const char* argv0) {
-  std::cerr << "usage: " << argv0 << " --config FILE [--check-config] [--verbose]\n";
+constexpr const char* kUsage = "usage: heraldd --config FILE [--check-config] [--verbose]\n";
+constexpr const char* kHelp = R"help(heraldd takes official directives from RabbitMQ into its store and sends them to
+every recipient over SMS, Zalo, email and loudspeaker controllers, tracking each delivery
+until a receipt or an acknowledgement settles it.
+
+Options:
+  --config FILE     the configuration (YAML; docs/configuration.md)
+  --check-config    read the configuration, its directory and secrets, print
+                    "FILE: OK (...)" or every error as FILE:LINE:COL, and exit
+  --verbose         log at debug level
+  --help, --version
+
+Signals: SIGTERM and SIGINT stop it cleanly (batches in flight finish); SIGHUP reads the
+directory file again. Under systemd it reports READY=1, RELOADING=1 and WATCHDOG=1.
+Exit status: 0 stopped cleanly or configuration OK, 1 configuration or start-up error,
+2 usage error.
+)help";
+
+int usage() {
+  std::cerr << kUsage;
   return 2;
 }
 
@@ -313,11 +331,14 @@ int main(int argc, char** argv) {
     else if (a == "--check-config") check_only = true;
     else if (a == "--verbose") log::set_min_level(log::Level::debug);
     else if (a == "--help" || a == "-h") {
-      usage(argv[0]);
+      std::cout << kUsage << "\n" << kHelp;
       return 0;
-    } else return usage(argv[0]);
+    } else if (a == "--version") {
+      std::cout << "heraldd " << HERALD_VERSION << "\n";
+      return 0;
+    } else return usage();
   }
-  if (config_path.empty()) return usage(argv[0]);
+  if (config_path.empty()) return usage();
 
   ConfigLoad load = load_config(config_path, gateway_catalog());
   if (!load.config) {

@@ -1,12 +1,14 @@
 """heraldd --check-config: exit 0 for the example, 1 with FILE:LINE:COL for each kind of
-error; and heraldd refuses to start on a bad config."""
+error; and heraldd refuses to start on a bad config. Also what both binaries say to
+--help and --version (the man pages are made from it) and to an unknown option."""
 import os
+import re
 import subprocess
 import tempfile
 import textwrap
 import unittest
 
-from harness import HERALDD, REPO
+from harness import HERALDCTL, HERALDD, REPO
 
 
 def check(text, env=None):
@@ -34,7 +36,27 @@ directory:
 """
 
 
+def cmake_version():
+    with open(os.path.join(REPO, "CMakeLists.txt")) as f:
+        return re.search(r"project\(herald VERSION ([0-9.]+)", f.read()).group(1)
+
+
 class CheckConfig(unittest.TestCase):
+    def test_help_and_version(self):
+        for binary, name in ((HERALDD, "heraldd"), (HERALDCTL, "heraldctl")):
+            with self.subTest(name):
+                r = subprocess.run([binary, "--version"], capture_output=True, text=True)
+                self.assertEqual((r.returncode, r.stdout), (0, f"{name} {cmake_version()}\n"))
+                r = subprocess.run([binary, "--help"], capture_output=True, text=True)
+                self.assertEqual(r.returncode, 0)
+                self.assertTrue(r.stdout.startswith(f"usage: {name} "), r.stdout)
+                self.assertIn("--config FILE", r.stdout)
+                self.assertIn("Exit status", r.stdout)
+                r = subprocess.run([binary, "--no-such-option"], capture_output=True, text=True)
+                self.assertEqual(r.returncode, 2)
+                self.assertIn("usage:", r.stderr)
+                self.assertEqual(r.stdout, "")
+
     def test_example_is_valid(self):
         r = subprocess.run([HERALDD, "--config", os.path.join(REPO, "config", "herald.example.yaml"),
                             "--check-config"], capture_output=True, text=True,
