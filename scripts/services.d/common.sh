@@ -127,6 +127,14 @@ launch_daemon() {
   ) </dev/null >>"$logfile" 2>&1 9>&- &
   LAUNCHED_PID=$!
   echo "$LAUNCHED_PID" >"$pidfile"
+  # $! runs setsid, setpriv and env before the daemon; until env has exec'd, the pid does
+  # not carry the service's tag and is_ours would take it for a stranger, so a caller
+  # that checks at once (on a busy machine) would think the daemon died at birth. Wait
+  # for the tag, or for the process to end, which the caller then sees.
+  local deadline=$(($(now_ms) + 10000))
+  while pid_alive "$LAUNCHED_PID" && ! is_ours "$LAUNCHED_PID" "$service" && (($(now_ms) < deadline)); do
+    sleep 0.02
+  done
 }
 
 # tail_logs FILE...: show the end of log files after a failure.
