@@ -1,7 +1,8 @@
 // The public feeds: the CAP 1.2 alerts of directives meant for the public, their Atom
 // index, and the spoken audio those alerts and the controller jobs point to. No token:
-// what is here is what the loudspeakers broadcast anyway (confidential directives carry
-// only their notice, or are absent).
+// what is here is what the loudspeakers broadcast anyway. Nothing of a confidential
+// directive appears: not its number, id, notice or cancel reason (the zones may still
+// hear its notice; the Internet does not read it).
 #include <fstream>
 #include <sstream>
 
@@ -48,7 +49,7 @@ std::optional<Loaded> load(ApiContext& ctx, const DirectiveSummary& s) {
   auto raw = ctx.store.directive_raw(s.id);
   if (!raw) return std::nullopt;
   DirectiveParse p = parse_directive(*raw, raw->size() + 1);
-  if (!p.directive) return std::nullopt;
+  if (!p.directive || p.directive->confidentiality != Confidentiality::normal) return std::nullopt;
   auto text = announcement_text(*p.directive, ctx.app_config->loudspeaker());
   if (!text) return std::nullopt;  // confidential, withheld from the zones
   Loaded out{std::move(*p.directive), {}};
@@ -100,12 +101,13 @@ Response cap_document(const Request& req, ApiContext& ctx, std::string name) {
   const bool cancel = ends_with(name, ".cancel.xml");
   if (!cancel && !ends_with(name, ".xml")) return not_found(req, "no such feed document");
   const std::string id = name.substr(0, name.size() - (cancel ? 11 : 4));
+  // One answer for an id that does not exist, is not public or is confidential.
   auto detail = ctx.store.directive(id);
-  if (!detail) return not_found(req, "no alert for " + id);
+  if (!detail) return not_found(req, "no such alert");
   auto l = load(ctx, detail->summary);
-  if (!l) return not_found(req, "no alert for " + id);
+  if (!l) return not_found(req, "no such alert");
   l->alert.directive = &l->directive;
-  if (cancel && !l->alert.cancelled_at_ms) return not_found(req, id + " is not cancelled");
+  if (cancel && !l->alert.cancelled_at_ms) return not_found(req, "no such alert");
   if (ctx.announcer && !cancel) {
     std::vector<const Zone*> zones;
     auto dir = ctx.directory ? ctx.directory() : nullptr;
