@@ -82,7 +82,8 @@ struct Receipt {
 
 struct ReceiptParse {
   std::optional<Receipt> receipt;
-  std::string error;  // why the callback is malformed (-> 400)
+  std::string error;    // why the callback is malformed (-> 400)
+  bool forged = false;  // its signature does not verify (-> 401, nothing looked up)
 };
 
 /// A callback as the HTTP layer hands it over (no Beast types in adapters).

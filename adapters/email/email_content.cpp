@@ -1,6 +1,9 @@
 #include "adapters/email/email_content.hpp"
 
+#include <openssl/evp.h>
+
 #include <cctype>
+#include <stdexcept>
 
 #include "settings/yaml_reader.hpp"
 #include "directive/ack_code.hpp"
@@ -74,8 +77,28 @@ bool plausible_address(const std::string& a) {
   return plausible_domain(a.substr(at + 1));
 }
 
+std::string message_ref(const std::string& token) {
+  static constexpr std::string_view kLabel = "herald message reference v1:";
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  const bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1 &&
+                  EVP_DigestUpdate(ctx, kLabel.data(), kLabel.size()) == 1 &&
+                  EVP_DigestUpdate(ctx, token.data(), token.size()) == 1 &&
+                  EVP_DigestFinal_ex(ctx, digest, &len) == 1;
+  EVP_MD_CTX_free(ctx);
+  if (!ok || len < 16) throw std::runtime_error("SHA-256 unavailable");
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < 16; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 15];
+  }
+  return out;
+}
+
 std::string message_id(const std::string& token, const std::string& domain) {
-  return "<" + token + "@" + domain + ">";
+  return "<" + message_ref(token) + "@" + domain + ">";
 }
 
 std::string html_escape(const std::string& s) {

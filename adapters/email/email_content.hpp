@@ -22,8 +22,14 @@ EmailContent render_email_content(const Directive& d, const std::string& recipie
 /// code when it needs acknowledgement.
 EmailContent render_email(const Directive& d, const std::string& recipient_name, const std::string& ack_url = {});
 
-/// "<token@domain>": the Message-ID of a delivery, the same on every attempt, so a resend
-/// is recognisable and a bounce or reply can be matched to its delivery.
+/// What a delivery's email shows of it (Message-ID, MIME boundary, X-Herald-Delivery): 32
+/// hex digits of SHA-256 over the delivery's token, the same on every attempt. Every
+/// recipient and mail relay sees it, so it must not be the token, which authenticates
+/// receipts at /hooks/email/<gateway>/<token>: nobody can go back from it to the token.
+std::string message_ref(const std::string& token);
+
+/// "<message_ref(token)@domain>": the Message-ID of a delivery, the same on every attempt,
+/// so a resend is recognisable and a bounce or reply can be matched to its delivery.
 std::string message_id(const std::string& token, const std::string& domain);
 
 /// A plausible mailbox: one @, something either side, no spaces, quotes or angle brackets.

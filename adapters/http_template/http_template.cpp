@@ -1,5 +1,6 @@
 #include "adapters/http_template/http_template.hpp"
 
+#include <openssl/hmac.h>
 #include <strings.h>
 
 #include <cctype>
@@ -7,6 +8,8 @@
 
 #include <boost/json.hpp>
 
+#include "adapters/email/mime.hpp"
+#include "core/compare.hpp"
 #include "settings/yaml_reader.hpp"
 #include "net/url.hpp"
 
@@ -119,7 +122,7 @@ TemplateValues message_values(const OutboundMessage& m, TemplateValues own) {
   };
 }
 
-std::string HttpTemplate::expand(const std::string& tmpl, const TemplateValues& values, bool escape) const {
+std::string HttpTemplate::expand(const std::string& tmpl, const TemplateValues& values, Escape escape) const {
   std::string out;
   for (size_t i = 0; i < tmpl.size();) {
     size_t open = tmpl.find("{{", i);
@@ -140,7 +143,11 @@ std::string HttpTemplate::expand(const std::string& tmpl, const TemplateValues& 
     } else if (key.rfind("secret.", 0) == 0) {
       if (auto it = secrets.find(key.substr(7)); it != secrets.end()) value = it->second.reveal();
     }
-    out += escape ? json_escaped(value) : value;
+    switch (escape) {
+      case Escape::none: out += value; break;
+      case Escape::json: out += json_escaped(value); break;
+      case Escape::url: out += net::percent_encode(value); break;
+    }
     i = close + 2;
   }
   return out;
@@ -149,17 +156,28 @@ std::string HttpTemplate::expand(const std::string& tmpl, const TemplateValues& 
 net::HttpRequest HttpTemplate::request(const TemplateValues& values, int64_t timeout_ms) const {
   net::HttpRequest req;
   req.method = method;
-  req.url = expand(url, values, false);
+  req.url = expand(url, values, Escape::url);
   req.timeout_ms = timeout_ms;
   bool has_type = false;
   for (const auto& [k, v] : headers) {
-    req.headers.push_back(k + ": " + expand(v, values, false));
+    req.headers.push_back(k + ": " + expand(v, values, Escape::none));
     if (strcasecmp(k.c_str(), "content-type") == 0) has_type = true;
   }
   if (!has_type) req.headers.push_back("Content-Type: application/json; charset=utf-8");
   req.headers.push_back("Expect:");  // no 100-continue round trip
-  req.body = expand(body, values, true);
+  req.body = expand(body, values, Escape::json);
   return req;
+}
+
+std::optional<SendError> HttpTemplate::refuse(const TemplateValues& values) const {
+  for (const auto& [k, v] : headers) {
+    if (v.find("{{") == std::string::npos) continue;
+    for (unsigned char c : expand(v, values, Escape::none))
+      if ((c < 0x20 && c != '\t') || c == 0x7f)
+        return SendError{SendErrorKind::bad_request, "header_control_character",
+                         "header " + k + " would carry a control character; not sent"};
+  }
+  return std::nullopt;
 }
 
 SendResult HttpTemplate::parse(const net::HttpResponse& r) const {
@@ -208,8 +226,35 @@ SendResult HttpTemplate::parse(const net::HttpResponse& r) const {
   return out;
 }
 
+bool HttpTemplate::signature_ok(const InboundCallback& cb) const {
+  if (!receipt.signature) return true;
+  const CallbackSignature& sig = *receipt.signature;
+  auto h = cb.headers.find(sig.header);
+  if (h == cb.headers.end()) return false;
+  std::string_view given = h->second;
+  if (given.substr(0, sig.prefix.size()) != sig.prefix) return false;
+  given.remove_prefix(sig.prefix.size());
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  const std::string& key = sig.key.reveal();
+  if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+            reinterpret_cast<const unsigned char*>(cb.body.data()), cb.body.size(), mac, &len))
+    return false;
+  const std::string_view raw(reinterpret_cast<const char*>(mac), len);
+  if (sig.base64) return constant_time_equal(given, mime::base64(raw));
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string want, got(given);
+  for (unsigned char b : raw) {
+    want += kHex[b >> 4];
+    want += kHex[b & 15];
+  }
+  for (char& ch : got) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return constant_time_equal(got, want);
+}
+
 std::optional<InboundReply> HttpTemplate::parse_reply(const InboundCallback& cb) const {
   if (reply.from.empty()) return std::nullopt;
+  if (!signature_ok(cb)) return std::nullopt;
   auto field = CallbackFields::read(cb);
   if (!field) return std::nullopt;
   InboundReply r{(*field)(reply.from), (*field)(reply.text)};
@@ -218,6 +263,11 @@ std::optional<InboundReply> HttpTemplate::parse_reply(const InboundCallback& cb)
 }
 
 ReceiptParse HttpTemplate::parse_receipt(const InboundCallback& cb) const {
+  if (!signature_ok(cb)) {
+    ReceiptParse forged{std::nullopt, "the callback's signature does not verify"};
+    forged.forged = true;
+    return forged;
+  }
   auto field = CallbackFields::read(cb);
   if (!field) return {std::nullopt, "callback body is not JSON"};
   std::string status = (*field)(receipt.status);
@@ -268,7 +318,7 @@ void HttpTemplate::read(MapReader& r, const Type& type) {
   if (auto v = r.string("body", type.default_body.empty())) {
     // The template must become valid JSON once placeholders are filled.
     json::error_code ec;
-    json::parse(expand(*v, type.probe, true), ec);
+    json::parse(expand(*v, type.probe, Escape::json), ec);
     if (ec) d.error(r.child("body").Mark(), r.what() + ".body is not a JSON template: " + ec.message());
     body = *v;
   } else if (!type.default_body.empty()) {
@@ -299,6 +349,25 @@ void HttpTemplate::read(MapReader& r, const Type& type) {
       if (auto v = rr.string("status", !has_defaults)) receipt.status = *v;
       if (auto v = rr.string("id")) receipt.id = *v;
       if (auto v = rr.string("reason")) receipt.reason = *v;
+      if (YAML::Node sn = rr.child("signature"); sn.IsDefined()) {
+        MapReader sr(sn, d, rr.what() + ".signature", rr.mark("signature"));
+        if (sr.is_map()) {
+          CallbackSignature sig;
+          sig.header = sr.string("header", true).value_or("");
+          for (char& ch : sig.header) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+          if (auto k = sr.secret("key", true)) sig.key = *k;
+          if (auto alg = sr.string("algorithm"); alg && *alg != "hmac-sha256")
+            d.error(sr.mark("algorithm"), sr.what() + ".algorithm must be hmac-sha256, found \"" + *alg + "\"");
+          if (auto enc = sr.string("encoding")) {
+            if (*enc == "base64") sig.base64 = true;
+            else if (*enc != "hex")
+              d.error(sr.mark("encoding"), sr.what() + ".encoding must be hex or base64, found \"" + *enc + "\"");
+          }
+          sig.prefix = sr.string("prefix").value_or("");
+          sr.finish();
+          receipt.signature = std::move(sig);
+        }
+      }
       if (YAML::Node m = rr.child("map", !has_defaults); m.IsDefined()) {
         receipt.map.clear();
         MapReader mr(m, d, rr.what() + ".map", rr.mark("map"));

@@ -37,6 +37,17 @@ struct ResponseMapping {
   std::vector<std::string> permanent_values;
 };
 
+/// How a provider signs its callbacks, where it does: HMAC-SHA256 over the raw body with a
+/// key shared with it, hex or base64, in a header (after an optional prefix such as
+/// "sha256="). With it configured, a callback whose signature does not verify is refused
+/// before anything is looked up.
+struct CallbackSignature {
+  std::string header;  // lowercased
+  Secret key;
+  bool base64 = false;  // else hex (either case)
+  std::string prefix;
+};
+
 /// How a provider's delivery report reads: "/pointer" into a JSON callback, or a query or
 /// form field name.
 struct ReceiptMapping {
@@ -44,6 +55,7 @@ struct ReceiptMapping {
   std::string id;      // optional: the provider's id in the callback
   std::string reason;  // optional: why it failed, kept as the error text
   std::map<std::string, DeliveryState> map;
+  std::optional<CallbackSignature> signature;  // receipts and replies alike
 };
 
 /// How a reply (MO) posted by the provider reads, in the same forms.
@@ -74,14 +86,22 @@ class HttpTemplate {
   ReceiptMapping receipt;  // preset by a type with defaults: config then overrides them
   ReplyMapping reply;
 
+  /// How a value goes into its place: as is, JSON-escaped (the body), percent-encoded
+  /// (the URL: directive text cannot add a query parameter or a path).
+  enum class Escape { none, json, url };
   /// `tmpl` with each {{key}} replaced by its value (secrets by theirs; unknown keys by
-  /// nothing), JSON-escaped when `json_escape`.
-  std::string expand(const std::string& tmpl, const TemplateValues& values, bool json_escape) const;
+  /// nothing), escaped for its place.
+  std::string expand(const std::string& tmpl, const TemplateValues& values, Escape escape) const;
   /// The request for one message.
   net::HttpRequest request(const TemplateValues& values, int64_t timeout_ms) const;
+  /// A header whose filled-in value holds a control character (CR or LF would start a
+  /// header of the message's choosing): the send is refused, never made.
+  std::optional<SendError> refuse(const TemplateValues& values) const;
   /// The provider's answer on the shared error set.
   SendResult parse(const net::HttpResponse& r) const;
   ReceiptParse parse_receipt(const InboundCallback& cb) const;
+  /// True without a configured signature, else when the callback's verifies.
+  bool signature_ok(const InboundCallback& cb) const;
   /// nullopt when no reply mapping is configured, or the callback names no sender.
   std::optional<InboundReply> parse_reply(const InboundCallback& cb) const;
 

@@ -19,8 +19,9 @@ struct Metrics {
   std::atomic<uint64_t> send_retries{0};      // transient failure, retry scheduled
   std::atomic<uint64_t> send_failed{0};       // permanent failure, attempts or deadline exhausted
   std::atomic<uint64_t> receipts_applied{0};  // receipt moved a delivery
-  std::atomic<uint64_t> receipts_ignored{0};  // valid receipt, no state change (never backwards)
-  std::atomic<uint64_t> receipts_rejected{0}; // unknown token, forged or malformed
+  std::atomic<uint64_t> receipts_unchanged{0};  // valid receipt that moves nothing: no row written
+  std::atomic<uint64_t> receipts_ignored{0};  // a repeat of one applied before, or an unknown message id
+  std::atomic<uint64_t> receipts_rejected{0}; // unknown token, bad signature, forged or malformed
   std::atomic<uint64_t> credential_refreshes{0};  // gateway tokens renewed
   std::atomic<bool> broker_connected{false};
 };

@@ -68,6 +68,9 @@ using Respond = std::function<void(Response&&)>;
 
 /// /hooks/<channel>/<gateway>/<token> (a provider's receipt for one delivery) and
 /// /hooks/<channel>/<gateway>/mo[/<mo_token>] (a reply) (hooks.cpp).
+/// A callback as adapters read it: method, decoded query, body, content type and every
+/// header (names lowercased).
+InboundCallback callback_of(const Request& req, const std::map<std::string, std::string>& query = {});
 void handle_hook(std::shared_ptr<const Request> req, ApiContext& ctx, const std::vector<std::string>& segs,
                  const std::map<std::string, std::string>& query, Respond respond);
 

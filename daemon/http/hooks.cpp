@@ -1,8 +1,10 @@
 // /hooks/<channel>/<gateway>/<token>: a provider's callback about one delivery, named by
 // its unguessable token; and /hooks/<channel>/<gateway>/mo[/<mo_token>]: a recipient's reply
 // through that gateway. An unknown or forged token gets 404 and changes nothing, a malformed
-// callback 400; the receipts module applies the rest (every accepted receipt is an event,
-// whether or not it moves the state), and the provider hears 200 only once it is committed.
+// callback 400, one whose signature does not verify 401; the receipts module applies the
+// rest (a receipt that moves the delivery is an event; one that moves nothing writes
+// nothing and is counted), and the provider hears 200 only once it is committed.
+#include <cctype>
 #include <mutex>
 #include <set>
 
@@ -15,16 +17,21 @@
 
 namespace herald::http {
 
-namespace {
-
 InboundCallback callback_of(const Request& req, const std::map<std::string, std::string>& query) {
   InboundCallback cb;
   cb.method = std::string(req.method_string());
   cb.query = query;
   cb.body = req.body();
   if (auto ct = req.find(bhttp::field::content_type); ct != req.end()) cb.content_type = std::string(ct->value());
+  for (const auto& f : req) {
+    std::string name(f.name_string());
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    cb.headers[name] = std::string(f.value());
+  }
   return cb;
 }
+
+namespace {
 
 Response store_unavailable(const Request& req) {
   return json_reply(req, bhttp::status::service_unavailable, {{"error", "store unavailable"}});
@@ -97,6 +104,9 @@ void handle_hook(std::shared_ptr<const Request> req, ApiContext& ctx, const std:
   const std::string& token = segs[3];
   if (token.size() != 32) return reject(bhttp::status::not_found, "unknown delivery");
   ReceiptParse parsed = gw.parse_receipt(callback_of(*req, query));
+  // A provider that signs its callbacks: an unsigned or wrongly signed one is refused
+  // before the token is looked up, so it learns nothing about which tokens exist.
+  if (parsed.forged) return reject(bhttp::status::unauthorized, "signature does not verify");
   receipts::Applier applier(ctx.store, ctx.writer);
   if (!parsed.receipt) {
     // Malformed: a bad request if the token names one of this gateway's deliveries, else
@@ -122,7 +132,8 @@ void handle_hook(std::shared_ptr<const Request> req, ApiContext& ctx, const std:
                     return respond(json_reply(*req, bhttp::status::not_found, {{"error", "unknown delivery"}}));
                   }
                   const bool applied = o.kind == receipts::Outcome::Kind::applied;
-                  ++(applied ? ctx.metrics.receipts_applied : ctx.metrics.receipts_ignored);
+                  if (o.kind == receipts::Outcome::Kind::duplicate) ++ctx.metrics.receipts_ignored;
+                  else ++(applied ? ctx.metrics.receipts_applied : ctx.metrics.receipts_unchanged);
                   respond(json_reply(*req, bhttp::status::ok,
                                      {{"delivery", o.delivery_id}, {"applied", applied}, {"state", to_string(o.state)}}));
                 });

@@ -50,6 +50,7 @@ std::string metrics_text(ApiContext& ctx) {
   counter("herald_send_retries_total", "Transient failures with a retry scheduled.", "", m.send_retries);
   counter("herald_send_failed_total", "Sends given up (permanent, attempts or deadline).", "", m.send_failed);
   counter("herald_receipts_total", "Provider receipts by outcome.", "{outcome=\"applied\"}", m.receipts_applied);
+  counter("herald_receipts_total", "", "{outcome=\"unchanged\"}", m.receipts_unchanged);
   counter("herald_receipts_total", "", "{outcome=\"ignored\"}", m.receipts_ignored);
   counter("herald_receipts_total", "", "{outcome=\"rejected\"}", m.receipts_rejected);
   if (ctx.extra_metrics) out += ctx.extra_metrics();

@@ -20,19 +20,6 @@ namespace herald::http {
 
 namespace {
 
-InboundCallback callback_of(const Request& req) {
-  InboundCallback cb;
-  cb.method = std::string(req.method_string());
-  cb.body = req.body();
-  if (auto ct = req.find(bhttp::field::content_type); ct != req.end()) cb.content_type = std::string(ct->value());
-  for (const auto& f : req) {
-    std::string name(f.name_string());
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    cb.headers[name] = std::string(f.value());
-  }
-  return cb;
-}
-
 // The message a receipt was about, as the answer names it.
 std::string message_of(const Receipt& r) { return r.find_by_ref ? r.provider_ref : r.token; }
 
@@ -119,7 +106,7 @@ void handle_webhook(std::shared_ptr<const Request> req, ApiContext& ctx, const s
                    case receipts::Outcome::Kind::applied:
                    case receipts::Outcome::Kind::unchanged: {
                      const bool applied = o.kind == receipts::Outcome::Kind::applied;
-                     ++(applied ? ctx.metrics.receipts_applied : ctx.metrics.receipts_ignored);
+                     ++(applied ? ctx.metrics.receipts_applied : ctx.metrics.receipts_unchanged);
                      results.push_back({{"msg_id", messages[i]}, {"delivery", o.delivery_id}, {"applied", applied},
                                         {"state", to_string(o.state)}});
                    }

@@ -20,6 +20,7 @@ TransitionRequest transition_for(const Receipt& r, const std::string& gateway) {
   t.to = r.state;
   t.cause = Cause::receipt;
   t.source = "receipt:" + gateway;
+  t.record_unchanged = false;
   t.detail = redact_secrets(!r.event.empty() ? r.event
                                              : "status " + r.status + (r.detail.empty() ? "" : " (" + r.detail + ")"));
   if (!r.error_code.empty()) {

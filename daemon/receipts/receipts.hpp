@@ -3,9 +3,10 @@
 // event on its shared webhook, a loudspeaker controller's playback report), its adapter
 // reads it as a Receipt (adapters/gateway.hpp) and it is applied here, one way for all:
 // the delivery found by its token or by the provider's id, among the gateways that may
-// report on it; the state moved only forward (core/transition.hpp); every report an event
-// in the audit trail, scrubbed of secrets; a report the provider may post again applied
-// once. In heraldd every write goes through the store writer, off the event loop.
+// report on it; the state moved only forward (core/transition.hpp); every report that
+// moves it an event in the audit trail, scrubbed of secrets, and one that moves nothing
+// no row at all (a caller posting in a loop cannot fill the disk); a report the provider
+// may post again applied once. In heraldd every write goes through the store writer, off the event loop.
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -25,7 +26,7 @@ struct Outcome {
     unknown,    // no delivery of those gateways has that token or provider id
     duplicate,  // applied before under its `once` key: nothing written
     applied,    // the delivery moved
-    unchanged,  // recorded as an event; the state stays (never backwards)
+    unchanged,  // nothing written: the state stays (never backwards)
   } kind = Kind::unknown;
   int64_t delivery_id = 0;
   DeliveryState state = DeliveryState::queued;  // after

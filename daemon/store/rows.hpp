@@ -171,6 +171,10 @@ struct TransitionRequest {
   /// Drops the rest of the delivery's fallback chain when applied (an acceptance that no
   /// receipt will ever follow).
   bool settle_fallback = false;
+  /// Writes the event even when the state does not move. A provider's report that moves
+  /// nothing (a late "accepted", a repeat) writes no row: whoever can post it in a loop
+  /// must not be able to fill the store's disk.
+  bool record_unchanged = true;
 };
 
 struct TransitionResult {

@@ -86,11 +86,14 @@ TransitionResult SqlStore::transition_locked(int64_t id, const TransitionRequest
     else up.bind_null(6);
     up.run();
   }
+  bool ref_set = false;
   if (t.provider_ref && !t.provider_ref->empty()) {
     Statement up(*db_, "UPDATE deliveries SET provider_ref = ?2 WHERE id = ?1 AND provider_ref = ''");
     up.bind(1, id).bind(2, *t.provider_ref);
     up.run();
+    ref_set = db_->changes() > 0;
   }
+  if (!r.applied && !ref_set && !t.record_unchanged) return r;
   std::string detail = t.detail;
   // An empty error_code clears the delivery's error: nothing to report in the event.
   if (t.error_code && !t.error_code->empty())

@@ -1,6 +1,10 @@
 """A local JSON email API of the SendGrid / Mailgun kind, for tests: checks each request's
 shape and key, answers like the provider, then posts a "delivered" webhook to the URL it
-was given, or "bounced" for the addresses in `bounce`."""
+was given, or "bounced" for the addresses in `bounce`; with `report=False` it posts none
+(the test posts its own). With `sign_key`, every webhook carries X-Mail-Signature: the
+hex HMAC-SHA256 of its body, as providers that sign their webhooks do."""
+import hashlib
+import hmac
 import json
 import threading
 import urllib.request
@@ -8,9 +12,11 @@ from fake_http import JsonHandler, serve
 
 
 class FakeEmailApi:
-    def __init__(self, api_key, bounce=()):
+    def __init__(self, api_key, bounce=(), report=True, sign_key=None):
         self.api_key = api_key
         self.bounce = set(bounce)
+        self.sign_key = sign_key
+        self.auto_report = report
         self.requests = []    # parsed JSON bodies, in arrival order
         self.problems = []    # shape errors seen
         self.callbacks = []   # (url, event, HTTP status of Herald's answer)
@@ -34,18 +40,29 @@ class FakeEmailApi:
                     api.requests.append(req)
                     msg_id = f"em-{len(api.requests)}"
                 self.answer(202, {"status": "queued", "id": msg_id})
-                event = "bounced" if req.get("to") in api.bounce else "delivered"
-                threading.Timer(0.05, api.report, (req["webhook_url"], msg_id, event)).start()
+                if api.auto_report:
+                    event = "bounced" if req.get("to") in api.bounce else "delivered"
+                    threading.Timer(0.05, api.report, (req["webhook_url"], msg_id, event)).start()
 
             def answer(self, status, obj):
                 self.send_json(status, obj)
 
         self.server, self.port = serve(Handler)
 
-    def report(self, url, msg_id, event):
-        data = json.dumps({"event": event, "id": msg_id,
+    @staticmethod
+    def webhook_body(event, msg_id):
+        return json.dumps({"event": event, "id": msg_id,
                            "reason": "550 5.1.1 mailbox unavailable" if event == "bounced" else ""}).encode()
-        req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+
+    def signature(self, body):
+        return hmac.new(self.sign_key.encode(), body, hashlib.sha256).hexdigest()
+
+    def report(self, url, msg_id, event):
+        data = self.webhook_body(event, msg_id)
+        headers = {"Content-Type": "application/json"}
+        if self.sign_key:
+            headers["X-Mail-Signature"] = self.signature(data)
+        req = urllib.request.Request(url, data=data, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=5) as r:
                 status = r.status

@@ -7,6 +7,7 @@ each Daemon gets a database of its own, made on the PostgreSQL that scripts/serv
 test is done, and Daemon.db() reads it through the same calls the tests make on SQLite.
 STORE says which; a test that only makes sense on one skips on the other."""
 import atexit
+import hashlib
 import json
 import os
 import re
@@ -491,6 +492,12 @@ class DaemonTestCase(unittest.TestCase):
         if cls.broker is not SHARED_BROKER:
             cls.broker.close()
         cls.tmp.cleanup()
+
+
+def message_ref(token):
+    """What an email shows of its delivery (Message-ID, X-Herald-Delivery): SHA-256 of the
+    token, never the token itself (adapters/email/email_content.hpp)."""
+    return hashlib.sha256(b"herald message reference v1:" + token.encode()).hexdigest()[:32]
 
 
 def load_directory(path=DIRECTORY):

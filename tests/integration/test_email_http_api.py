@@ -6,7 +6,7 @@ import os
 import unittest
 
 from fake_email_api import FakeEmailApi
-from harness import SEED, DaemonTestCase, expected_deliveries, load_directory, wait_until
+from harness import SEED, DaemonTestCase, expected_deliveries, load_directory, message_ref, wait_until
 
 API_KEY = "mail-api-test-key-0b7e"
 BOUNCE = "ubnd.an-hiep@chauthanh.example"
@@ -77,7 +77,7 @@ class EmailOverHttpApi(DaemonTestCase):
             req = by_to[address]
             self.assertEqual(req["subject"], "[158-CV/HU] " + seed["subject"])
             self.assertIn(seed["body"], req["text"])
-            self.assertEqual(req["message_id"], f"<{token}@herald.test>")
+            self.assertEqual(req["message_id"], f"<{message_ref(token)}@herald.test>")
             self.assertTrue(req["webhook_url"].endswith(f"/hooks/email/mail-api/{token}"))
         self.assertTrue(all(status == 200 for _, _, status in self.api.callbacks), self.api.callbacks)
         self.assertNotIn(API_KEY, self.daemon.logs())

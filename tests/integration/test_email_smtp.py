@@ -7,7 +7,7 @@ import os
 import secrets
 import unittest
 
-from harness import SEED, STATE_ENV, DaemonTestCase, expected_deliveries, load_directory, wait_until
+from harness import SEED, STATE_ENV, DaemonTestCase, expected_deliveries, load_directory, message_ref, wait_until
 from maildir import MAILDIR, messages_for
 
 SMTP_PORT = int(os.environ.get("HERALD_SMTP_PORT", STATE_ENV.get("HERALD_SMTP_PORT", "2525")))
@@ -93,7 +93,8 @@ class EmailOverSmtp(DaemonTestCase):
 
         subject = "[158-CV/HU] " + seed["subject"]
         for address in expected:
-            mid = f"<{token_of[address]}@{self.domain}>"
+            ref = message_ref(token_of[address])
+            mid = f"<{ref}@{self.domain}>"
             self.assertIn(mid, by_id, f"a Message-ID Herald can match, for {address}")
             self.assertEqual(len(by_id[mid]), 1)
             msg = by_id[mid][0]
@@ -105,6 +106,8 @@ class EmailOverSmtp(DaemonTestCase):
             self.assertEqual(str(msg["Subject"]), subject)
             self.assertEqual(msg.get_content_type(), "multipart/alternative")
             self.assertEqual(msg.defects, [])
+            self.assertEqual(msg["X-Herald-Delivery"], ref)
+            self.assertNotIn(token_of[address], msg.as_string(), "the receipt token is nowhere in the mail")
             plain = msg.get_body(("plain",))
             self.assertEqual(plain.get_content_charset(), "utf-8")
             # MIME text is CRLF on the wire (RFC 2046 canonical form); compare as lines.

@@ -1,5 +1,7 @@
 #include "adapters/email/http_api/http_email.hpp"
 
+#include <memory>
+
 #include "adapters/email/email_content.hpp"
 #include "settings/yaml_reader.hpp"
 
@@ -9,25 +11,27 @@ std::optional<SendError> HttpEmailGateway::refuse(const OutboundMessage& m) cons
   if (!plausible_address(m.address))
     return SendError{SendErrorKind::rejected_number, "bad_address", "not an email address"};
   if (!m.directive) return SendError{SendErrorKind::bad_request, "no_directive", "nothing to send"};
-  return std::nullopt;
+  return api.refuse(values(m));
+}
+
+TemplateValues HttpEmailGateway::values(const OutboundMessage& m) const {
+  auto content = std::make_shared<std::optional<EmailContent>>();
+  return message_values(m, [this, &m, content](const std::string& key) -> std::optional<std::string> {
+    if (key == "to_name") return m.recipient_name;
+    if (key == "from") return from;
+    if (key == "from_name") return from_name;
+    if (key == "reply_to") return reply_to;
+    if (key == "message_id") return message_id(m.token, message_id_domain);
+    if (key != "subject" && key != "text" && key != "html") return std::nullopt;
+    if (!*content)
+      *content = m.directive ? render_email(*m.directive, m.recipient_name, m.ack_url) : EmailContent{};
+    const EmailContent& c = **content;
+    return key == "subject" ? c.subject : key == "text" ? c.text : c.html;
+  });
 }
 
 net::HttpRequest HttpEmailGateway::build(const OutboundMessage& m) const {
-  const EmailContent c = m.directive ? render_email(*m.directive, m.recipient_name, m.ack_url) : EmailContent{};
-  const std::string mid = message_id(m.token, message_id_domain);
-  return api.request(message_values(m,
-                                    [&](const std::string& key) -> std::optional<std::string> {
-                                      if (key == "to_name") return m.recipient_name;
-                                      if (key == "from") return from;
-                                      if (key == "from_name") return from_name;
-                                      if (key == "reply_to") return reply_to;
-                                      if (key == "subject") return c.subject;
-                                      if (key == "text") return c.text;
-                                      if (key == "html") return c.html;
-                                      if (key == "message_id") return mid;
-                                      return std::nullopt;
-                                    }),
-                     limits_.timeout_ms);
+  return api.request(values(m), limits_.timeout_ms);
 }
 
 std::unique_ptr<Gateway> HttpEmailGateway::from_yaml(const std::string& name, MapReader& r) {

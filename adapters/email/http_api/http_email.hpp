@@ -32,6 +32,11 @@ class HttpEmailGateway final : public Gateway {
   std::optional<InboundReply> parse_mo(const InboundCallback& cb) const override { return api.parse_reply(cb); }
 
   static std::unique_ptr<Gateway> from_yaml(const std::string& name, MapReader& r);
+
+ private:
+  /// The placeholders' values for `m`; the email is rendered when one of its parts is
+  /// first asked for (a header check needs none).
+  TemplateValues values(const OutboundMessage& m) const;
 };
 
 }  // namespace herald

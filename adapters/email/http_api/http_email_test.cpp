@@ -69,7 +69,7 @@ TEST(HttpEmail, RendersTheEmailIntoTheTemplate) {
       {"subject", "[158-CV/HU] " + seed().subject},
       {"text", c.text},
       {"html", c.html},
-      {"headers", {{"Message-ID", "<00112233445566778899aabbccddeeff@herald.chauthanh.example>"}}},
+      {"headers", {{"Message-ID", "<c0ee1f72e89363691622c81a313b9811@herald.chauthanh.example>"}}},
       {"webhook_url", m.receipt_url},
       {"custom_id", m.token},
       {"delivery", 12}};

@@ -61,11 +61,14 @@ std::string SmtpGateway::message(const OutboundMessage& m) const {
   msg.subject = c.subject;
   msg.message_id = message_id(m.token, message_id_domain);
   msg.date_ms = clock ? clock() : now_ms();
-  msg.boundary = "herald-alt-" + m.token;
+  // Nothing a recipient sees may be the token (it authenticates receipts): the boundary
+  // and the header carry the message reference.
+  const std::string ref = message_ref(m.token);
+  msg.boundary = "herald-alt-" + ref;
   msg.text = c.text;
   msg.html = c.html;
   // For a bounce or a reply that quotes headers: which delivery this was.
-  msg.extra_headers.emplace_back("X-Herald-Delivery", m.token);
+  msg.extra_headers.emplace_back("X-Herald-Delivery", ref);
   return mime::build(msg);
 }
 

@@ -49,7 +49,7 @@ std::optional<SendError> LoudspeakerControllerGateway::refuse(const OutboundMess
   if (!m.directive) return SendError{SendErrorKind::bad_request, "no_directive", "nothing to send"};
   if (!m.announcement || m.announcement->script.empty())
     return SendError{SendErrorKind::bad_request, "no_announcement", "nothing to read aloud"};
-  return std::nullopt;
+  return api.refuse(values(m, 0));  // headers: no control characters, whatever the job's time
 }
 
 int64_t LoudspeakerControllerGateway::start_at_ms(Urgency urgency, int64_t now) const {
@@ -110,7 +110,8 @@ std::unique_ptr<Gateway> LoudspeakerControllerGateway::from_yaml(const std::stri
   g->api.receipt = {"/status", "/job_id", "/reason",
                     {{"scheduled", DeliveryState::sent}, {"playing", DeliveryState::sent},
                      {"played", DeliveryState::delivered}, {"failed", DeliveryState::failed},
-                     {"expired", DeliveryState::expired}}};
+                     {"expired", DeliveryState::expired}},
+                    std::nullopt};
   g->api.response.id_pointer = "/job_id";
   if (YAML::Node p = r.child("priorities"); p.IsDefined()) {
     MapReader pr(p, d, r.what() + ".priorities", r.mark("priorities"));

@@ -16,6 +16,7 @@ class HttpJsonGateway final : public Gateway {
   HttpTemplate api;
 
   Channel channel() const override { return Channel::sms; }
+  std::optional<SendError> refuse(const OutboundMessage& m) const override { return api.refuse(values(m)); }
   net::HttpRequest build(const OutboundMessage& m) const override;
   SendResult parse(const net::HttpResponse& r) const override { return api.parse(r); }
   ReceiptParse parse_receipt(const InboundCallback& cb) const override { return api.parse_receipt(cb); }

@@ -3,6 +3,7 @@
 // gateways and cases are data in testdata/ next to this file.
 #include "adapters/sms/http_json/http_json.hpp"
 
+#include <cctype>
 #include <cstdlib>
 #include <map>
 
@@ -173,6 +174,90 @@ body: '{"to": "{{to_msisdn}}"}'
 // ---- answer -> outcome ----------------------------------------------------------------
 
 // ---- callback -> state ----------------------------------------------------------------
+
+TEST(HttpJson, PlaceholdersCannotBreakOutOfTheUrlOrAHeader) {
+  auto g = test::gateway_from_yaml("sms-get", R"(type: http_json
+method: GET
+url: "https://sms.example.vn/send?to={{to_national}}&msg={{text}}&cb={{receipt_url}}"
+headers: {X-Ref: "herald {{text}}"}
+body: '{}'
+)");
+  ASSERT_NE(g, nullptr);
+  OutboundMessage m;
+  m.address = "+84912000401";
+  m.token = "00112233445566778899aabbccddeeff";
+  m.receipt_url = "http://h/hooks/sms/sms-get/00112233445566778899aabbccddeeff?x=1";
+  m.text = "Họp lúc 8h & mang theo tài liệu#1?admin=1/../";
+  ASSERT_FALSE(g->refuse(m).has_value());
+  const net::HttpRequest req = g->build(m);
+  EXPECT_EQ(req.url,
+            "https://sms.example.vn/send?to=0912000401"
+            "&msg=H%E1%BB%8Dp%20l%C3%BAc%208h%20%26%20mang%20theo%20t%C3%A0i%20li%E1%BB%87u%231%3Fadmin%3D1%2F..%2F"
+            "&cb=http%3A%2F%2Fh%2Fhooks%2Fsms%2Fsms-get%2F00112233445566778899aabbccddeeff%3Fx%3D1");
+  // A line break in a value that lands in a header would start a header of its own.
+  for (const char* text : {"OK\r\nX-Injected: 1", "OK\nX", "OK\rX", "a\x01" "b", "del\x7f"}) {
+    m.text = text;
+    auto refused = g->refuse(m);
+    ASSERT_TRUE(refused.has_value()) << text;
+    EXPECT_EQ(refused->code, "header_control_character");
+    EXPECT_EQ(refused->kind, SendErrorKind::bad_request);
+  }
+  m.text = "tab\tis fine";
+  EXPECT_FALSE(g->refuse(m).has_value());
+}
+
+TEST(HttpJson, SignedCallbacksVerifyOrAreRefusedAsForged) {
+  // HMAC-SHA256 over the raw body with the shared key, as Python's
+  // hmac.new(b"webhook-key-31", body, sha256) computes it.
+  setenv("HERALD_TEST_WEBHOOK_KEY", "webhook-key-31", 1);
+  auto hex = test::gateway_from_yaml("sms-signed", R"(type: http_json
+url: https://sms.example.vn/send
+body: '{"to": "{{to}}", "text": "{{text}}"}'
+receipt:
+  status: /Status
+  map: {"2": delivered, "3": failed}
+  signature: {header: X-Signature, key: "env:HERALD_TEST_WEBHOOK_KEY", prefix: "sha256="}
+mo: {from: /Phone, text: /Message}
+)");
+  auto b64 = test::gateway_from_yaml("sms-signed-b64", R"(type: http_json
+url: https://sms.example.vn/send
+body: '{"to": "{{to}}", "text": "{{text}}"}'
+receipt:
+  status: /Status
+  map: {"2": delivered}
+  signature: {header: x-sig, key: "env:HERALD_TEST_WEBHOOK_KEY", encoding: base64, algorithm: hmac-sha256}
+)");
+  unsetenv("HERALD_TEST_WEBHOOK_KEY");
+  ASSERT_NE(hex, nullptr);
+  ASSERT_NE(b64, nullptr);
+  const std::string body = R"({"Status": "2", "Phone": "0912000401", "Message": "OK 158"})";
+  auto cb = [&](std::map<std::string, std::string> headers, std::string b) {
+    return InboundCallback{"POST", {}, "application/json", std::move(b), std::move(headers)};
+  };
+  const std::string good_hex = "cb24f2e80cf2dcf38b47aaa6897b2c75039e5056478d3ab654029b2a0ad9e7e6";
+  EXPECT_TRUE(hex->parse_receipt(cb({{"x-signature", "sha256=" + good_hex}}, body)).receipt.has_value());
+  std::string upper = good_hex;
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  EXPECT_TRUE(hex->parse_receipt(cb({{"x-signature", "sha256=" + upper}}, body)).receipt.has_value());
+  EXPECT_TRUE(hex->parse_mo(cb({{"x-signature", "sha256=" + good_hex}}, body)).has_value());
+  for (const auto& headers : std::vector<std::map<std::string, std::string>>{
+           {}, {{"x-signature", good_hex}}, {{"x-signature", "sha256="}}, {{"x-other", "sha256=" + good_hex}},
+           {{"x-signature", "sha256=" + std::string("37740b6c957ed20f362cd8f30dfd2d55da612d15b2b052dbfdb08048fa1b4db9")}}}) {
+    ReceiptParse p = hex->parse_receipt(cb(headers, body));
+    EXPECT_FALSE(p.receipt.has_value());
+    EXPECT_TRUE(p.forged);
+    EXPECT_FALSE(hex->parse_mo(cb(headers, body)).has_value()) << "a reply is signed the same way";
+  }
+  // The signature covers the body: another body under the same signature is forged.
+  ReceiptParse swapped = hex->parse_receipt(cb({{"x-signature", "sha256=" + good_hex}}, R"({"Status": "3"})"));
+  EXPECT_TRUE(swapped.forged);
+  // Base64, no prefix.
+  const std::string good_b64 = "yyTy6Azy3POLR6qmiXssdQOeUFZHjTq2VAKbKgrZ5+Y=";
+  EXPECT_TRUE(b64->parse_receipt(cb({{"x-sig", good_b64}}, body)).receipt.has_value());
+  EXPECT_TRUE(b64->parse_receipt(cb({{"x-sig", good_hex}}, body)).forged);
+  // Without a signature configured, nothing changes.
+  EXPECT_FALSE(gateway("gateway.yaml")->parse_receipt(cb({}, R"({"Status": 1})")).forged);
+}
 
 TEST(HttpJson, HostileNestingInACallbackIsRefused) {
   // 100,000 levels of arrays or objects, as the body and under a good status: the JSON
