@@ -99,6 +99,9 @@ struct InboundCallback {
 struct InboundReply {
   std::string from;  // as the provider gives it; the caller normalises
   std::string text;
+  /// The provider's own id of the message, when it gives one: a post replayed within
+  /// its signature's window is taken once.
+  std::string once;
 };
 
 /// One post to a gateway's shared webhook (/hooks/<webhook_name()>), read by the gateway

@@ -12,6 +12,7 @@
 #include "core/compare.hpp"
 #include "settings/yaml_reader.hpp"
 #include "net/url.hpp"
+#include "text/vietnamese.hpp"
 
 namespace json = boost::json;
 
@@ -188,7 +189,7 @@ SendResult HttpTemplate::parse(const net::HttpResponse& r) const {
   }
   json::error_code ec;
   json::value v = json::parse(r.body, ec);
-  std::string provider_text = ec ? r.body.substr(0, 200) : text_at(v, response.error_pointer);
+  std::string provider_text = ec ? utf8_clean(utf8_prefix(r.body, 200)) : text_at(v, response.error_pointer);
   std::string code = "http_" + std::to_string(r.status);
   if (r.status == 429) {
     out.error = {SendErrorKind::throttled, code, provider_text};
@@ -257,7 +258,7 @@ std::optional<InboundReply> HttpTemplate::parse_reply(const InboundCallback& cb)
   if (!signature_ok(cb)) return std::nullopt;
   auto field = CallbackFields::read(cb);
   if (!field) return std::nullopt;
-  InboundReply r{(*field)(reply.from), (*field)(reply.text)};
+  InboundReply r{(*field)(reply.from), (*field)(reply.text), {}};
   if (r.from.empty()) return std::nullopt;
   return r;
 }
@@ -273,12 +274,12 @@ ReceiptParse HttpTemplate::parse_receipt(const InboundCallback& cb) const {
   std::string status = (*field)(receipt.status);
   if (status.empty()) return {std::nullopt, "callback carries no status"};
   auto it = receipt.map.find(status);
-  if (it == receipt.map.end()) return {std::nullopt, "unknown status " + status.substr(0, 50)};
+  if (it == receipt.map.end()) return {std::nullopt, "unknown status " + utf8_clean(utf8_prefix(status, 50))};
   Receipt u;
   u.state = it->second;
   u.status = status;
   u.provider_ref = (*field)(receipt.id);
-  u.detail = (*field)(receipt.reason).substr(0, 500);
+  u.detail = utf8_clean(utf8_prefix((*field)(receipt.reason), 500));
   if (u.state == DeliveryState::failed || u.state == DeliveryState::expired) u.error_code = "provider_" + status;
   return {u, {}};
 }

@@ -131,7 +131,12 @@ WebhookParse read_zalo_webhook(const InboundCallback& cb, std::string_view app_i
   if (ev.name == "user_send_text") {
     // A follower wrote to the OA: perhaps an acknowledgement.
     out.kind = WebhookParse::Kind::reply;
-    if (!ev.sender_id.empty()) out.reply = InboundReply{ev.sender_id, ev.text};
+    if (!ev.sender_id.empty()) {
+      // Zalo's msg_id names the message; without one, the signed timestamp does (a replay
+      // carries the same). Either way a replayed post acknowledges and answers once.
+      std::string key = !ev.msg_ids.empty() ? ev.msg_ids.front() : "at " + ev.timestamp;
+      out.reply = InboundReply{ev.sender_id, ev.text, "zalo:user_send_text:" + ev.sender_id + ":" + key};
+    }
     return out;
   }
   std::optional<DeliveryState> state;

@@ -11,6 +11,7 @@
 #include "directive/directive.hpp"
 #include "net/url.hpp"
 #include "settings/redact.hpp"
+#include "text/vietnamese.hpp"
 #include "settings/yaml_reader.hpp"
 #include "text/whitespace.hpp"
 
@@ -46,7 +47,7 @@ size_t utf8_length(const std::string& s) {
 }
 
 // The first `chars` code points of `s`.
-std::string utf8_prefix(const std::string& s, size_t chars) {
+std::string prefix_chars(const std::string& s, size_t chars) {
   size_t n = 0;
   for (size_t i = 0; i < s.size(); ++i) {
     if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) {
@@ -61,7 +62,7 @@ std::string utf8_prefix(const std::string& s, size_t chars) {
 std::string shorten(const std::string& s, size_t chars) {
   if (utf8_length(s) <= chars) return s;
   if (chars == 0) return {};
-  std::string cut = utf8_prefix(s, chars - 1);
+  std::string cut = prefix_chars(s, chars - 1);
   size_t space = cut.find_last_of(" \n");
   if (space != std::string::npos && space > cut.size() * 3 / 4) cut.resize(space);
   while (!cut.empty() && (cut.back() == ' ' || cut.back() == '\n' || cut.back() == ',')) cut.pop_back();
@@ -190,7 +191,7 @@ SendResult ZaloGateway::parse(const net::HttpResponse& r) const {
     return out;
   }
   const std::string http = "http_" + std::to_string(r.status);
-  const std::string excerpt = r.body.substr(0, 200);
+  const std::string excerpt = utf8_clean(utf8_prefix(r.body, 200));
   if (r.status == 429) return {{SendErrorKind::throttled, http, excerpt}, {}, 0};
   if (r.status >= 500) return {{SendErrorKind::server_error, http, excerpt}, {}, 0};
   if (r.status == 401 || r.status == 403) return {{SendErrorKind::auth_failed, http, excerpt}, {}, 0};

@@ -1,7 +1,8 @@
 // /ack/<token>: the signed, expiring link an email or Zalo recipient opens to acknowledge.
 // GET shows what it acknowledges and a button; the POST of that button records it (mail
 // scanners that open every link must not acknowledge for the recipient). A tampered or
-// foreign token is 404, an expired one 410; neither changes anything.
+// foreign token is 404, an expired one or one of a cancelled directive 410; none changes
+// anything.
 #include "acks/ack_link.hpp"
 #include "core/log.hpp"
 #include "core/time.hpp"
@@ -42,9 +43,14 @@ Response handle_ack(const Request& req, ApiContext& ctx, const std::string& toke
   if (v.error == acks::AckTokenError::none) row = ctx.store.delivery(v.claim.delivery_id);
   if (!row || row->recipient_kind != "person")
     return page(req, bhttp::status::not_found, "Liên kết không hợp lệ", "<p>Liên kết này không đúng.</p>");
-  auto detail = ctx.store.directive(row->directive_id);
-  const std::string what = detail ? "văn bản số " + detail->summary.number + " của " + detail->summary.issuer_name
-                                  : "văn bản " + row->directive_id;
+  auto summary = ctx.store.directive_summary(row->directive_id);
+  // A cancelled directive asks nothing of anyone any more: its links end with it.
+  if (summary && summary->cancelled_at_ms)
+    return page(req, bhttp::status::gone, "Văn bản đã bị hủy",
+                "<p>Văn bản số " + feeds::xml_escape(summary->number) +
+                    " đã được cơ quan ban hành hủy; không cần xác nhận.</p>");
+  const std::string what = summary ? "văn bản số " + summary->number + " của " + summary->issuer_name
+                                   : "văn bản " + row->directive_id;
   if (req.method() != bhttp::verb::post)
     return page(req, bhttp::status::ok, "Xác nhận đã nhận văn bản",
                 "<p>Đồng chí " + feeds::xml_escape(row->recipient_name) + " xác nhận đã nhận " +

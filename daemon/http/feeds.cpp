@@ -102,16 +102,18 @@ Response cap_document(const Request& req, ApiContext& ctx, std::string name) {
   if (!cancel && !ends_with(name, ".xml")) return not_found(req, "no such feed document");
   const std::string id = name.substr(0, name.size() - (cancel ? 11 : 4));
   // One answer for an id that does not exist, is not public or is confidential.
-  auto detail = ctx.store.directive(id);
-  if (!detail) return not_found(req, "no such alert");
-  auto l = load(ctx, detail->summary);
+  // The summary alone (one row): an anonymous request never makes heraldd count a
+  // directive's deliveries.
+  auto summary = ctx.store.directive_summary(id);
+  if (!summary) return not_found(req, "no such alert");
+  auto l = load(ctx, *summary);
   if (!l) return not_found(req, "no such alert");
   l->alert.directive = &l->directive;
   if (cancel && !l->alert.cancelled_at_ms) return not_found(req, "no such alert");
   if (ctx.announcer && !cancel) {
     std::vector<const Zone*> zones;
     auto dir = ctx.directory ? ctx.directory() : nullptr;
-    for (const auto& z : detail->summary.zones) zones.push_back(dir ? dir->zone(z) : nullptr);
+    for (const auto& z : summary->zones) zones.push_back(dir ? dir->zone(z) : nullptr);
     l->alert.resources = ctx.announcer->resources(l->directive, zones);
   }
   const CapFeedConfig& cfg = ctx.app_config->cap;

@@ -63,7 +63,10 @@ void handle_webhook(std::shared_ptr<const Request> req, ApiContext& ctx, const s
     run_store_work(
         ctx.writer, ctx.store,
         [dir, reply = std::move(*parsed.reply)](Store& s) {
-          return acks::take_reply(s, *dir, Channel::zalo, reply.from, reply.text, now_ms());
+          const int64_t now = now_ms();
+          if (!reply.once.empty() && !s.first_reply(reply.once, now))
+            return acks::ReplyOutcome{"duplicate", {}, {}, false};  // a replay: taken before
+          return acks::take_reply(s, *dir, Channel::zalo, reply.from, reply.text, now);
         },
         [req, &ctx, event, respond](std::optional<acks::ReplyOutcome>&& out, const std::string& error) {
           if (!error.empty()) {

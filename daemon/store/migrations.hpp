@@ -213,7 +213,7 @@ DROP TABLE zalo_events;
 // instances need to share it: their leases, and the gateways' shared rate limits. Text
 // compares bytewise (COLLATE "C"), as SQLite's does: ids sort the same on both, and a
 // receipt token's selector range (token >= s AND token < s || x'7f') holds.
-inline constexpr std::array<const char*, 2> kPostgres{
+inline constexpr std::array<const char*, 3> kPostgres{
     R"sql(
 CREATE TABLE directives (
   id               TEXT COLLATE "C" PRIMARY KEY,
@@ -366,6 +366,23 @@ CREATE TABLE receipt_keys (
 CREATE INDEX receipt_keys_at ON receipt_keys(at_ms);
 INSERT INTO receipt_keys(key, at_ms) SELECT 'zalo:' || event || ':' || msg_id, at_ms FROM zalo_events;
 DROP TABLE zalo_events;
+)sql",
+    // 3: a follow-up is added once by its note's digest, not the note: an escalation's
+    // note names everyone missing, and past PostgreSQL's ~2.7 KB index-row limit (about
+    // 400 names) the insert failed every time and the escalation was never sent. SQLite
+    // has no such limit and keeps its key.
+    R"sql(
+DO $$
+DECLARE c text;
+BEGIN
+  SELECT conname INTO c FROM pg_constraint
+   WHERE conrelid = 'deliveries'::regclass AND contype = 'u'
+     AND pg_get_constraintdef(oid) = 'UNIQUE (directive_id, recipient_id, channel, purpose, note)';
+  IF c IS NOT NULL THEN
+    EXECUTE format('ALTER TABLE deliveries DROP CONSTRAINT %I', c);
+  END IF;
+END $$;
+CREATE UNIQUE INDEX deliveries_once ON deliveries(directive_id, recipient_id, channel, purpose, md5(note));
 )sql",
 };
 

@@ -21,23 +21,6 @@ bool unavailable_state(std::string_view state) {
   return cls == "08" || cls == "53" || cls == "57" || cls == "58" || state == "25006";
 }
 
-// PostgreSQL text refuses NUL and invalid UTF-8; SQLite kept such bytes as they came.
-// Replies and provider errors are text from outside: keep what can be kept.
-std::string clean_text(std::string_view v) {
-  std::string out;
-  out.reserve(v.size());
-  while (!v.empty()) {
-    size_t bad = invalid_utf8_at(v);
-    if (bad == std::string_view::npos) bad = v.size();
-    for (char c : v.substr(0, bad))
-      if (c != '\0') out += c;
-    if (bad == v.size()) break;
-    out += "\xEF\xBF\xBD";  // U+FFFD
-    v.remove_prefix(bad + 1);
-  }
-  return out;
-}
-
 class PgCursor final : public sql::Cursor {
  public:
   PgCursor(Connection& c, std::string sql) : c_(c), sql_(std::move(sql)) {}
@@ -45,8 +28,9 @@ class PgCursor final : public sql::Cursor {
 
   void bind(int i, std::string_view v) override {
     slot(i);
+    // PostgreSQL text refuses NUL and invalid UTF-8 (sqlite.cpp cleans the same way).
     if (valid_utf8(v) && v.find('\0') == std::string_view::npos) values_[i - 1] = std::string(v);
-    else values_[i - 1] = clean_text(v);
+    else values_[i - 1] = utf8_clean(v);
     null_[i - 1] = false;
     types_[i - 1] = kText;
   }

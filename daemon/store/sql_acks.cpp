@@ -8,6 +8,16 @@
 
 namespace herald {
 
+bool SqlStore::first_reply(const std::string& key, int64_t now) {
+  std::lock_guard lock(mu_);
+  check_batch();
+  // The receipts' keys table: the same keeping time outlives any provider's replays.
+  Statement seen(*db_, "INSERT INTO receipt_keys(key, at_ms) VALUES (?1, ?2) ON CONFLICT DO NOTHING");
+  seen.bind(1, key).bind(2, now);
+  seen.run();
+  return db_->changes() > 0;
+}
+
 std::vector<OpenAck> SqlStore::open_acks(const std::string& recipient_id, int64_t now) {
   std::lock_guard lock(mu_);
   Statement q(*db_,

@@ -43,9 +43,18 @@ std::optional<DirectiveDetail> SqlStore::directive(const std::string& id) {
   return out;
 }
 
+std::optional<DirectiveSummary> SqlStore::directive_summary(const std::string& id) {
+  std::lock_guard lock(rmu_);
+  Statement q(*rdb_, sql::text({kSummarySelect, " WHERE d.id = ?1"}));
+  q.bind(1, id);
+  if (!q.step()) return std::nullopt;
+  return summary(q);
+}
+
 std::optional<std::string> SqlStore::directive_raw(const std::string& id) {
-  std::lock_guard lock(mu_);
-  Statement q(*db_, "SELECT raw FROM directives WHERE id = ?1");
+  // The read connection: a public feed asking must not wait behind the store writer.
+  std::lock_guard lock(rmu_);
+  Statement q(*rdb_, "SELECT raw FROM directives WHERE id = ?1");
   q.bind(1, id);
   if (!q.step()) return std::nullopt;
   return q.text(0);

@@ -57,6 +57,7 @@ class SqlStore final : public Store {
 
   // ---- acknowledgements (sql_acks.cpp) ----------------------------------------------------
   std::vector<OpenAck> open_acks(const std::string& recipient_id, int64_t now) override;
+  bool first_reply(const std::string& key, int64_t now) override;
   AckOutcome acknowledge(const std::string& directive_id, const std::string& recipient_id, Channel channel,
                          const std::string& text, const std::string& source, int64_t now) override;
   void record_reply(const ReplyRecord& r, int64_t now) override;
@@ -69,6 +70,7 @@ class SqlStore final : public Store {
   std::vector<DirectiveSummary> list_directives(size_t limit, size_t offset) override;
   std::vector<DirectiveSummary> public_directives(int64_t since_ms, size_t limit) override;
   std::optional<DirectiveDetail> directive(const std::string& id) override;
+  std::optional<DirectiveSummary> directive_summary(const std::string& id) override;
   std::optional<std::string> directive_raw(const std::string& id) override;
   std::vector<DeliveryRow> deliveries(const std::string& directive_id) override;
   std::optional<DeliveryRow> delivery(int64_t id) override;

@@ -1,5 +1,7 @@
 #include "store/sqlite.hpp"
 
+#include "text/vietnamese.hpp"
+
 namespace herald::sqlite {
 
 namespace {
@@ -117,7 +119,13 @@ namespace {
 class SqliteCursor final : public sql::Cursor {
  public:
   SqliteCursor(StatementCache& cache, std::string_view sql) : st_(cache, sql) {}
-  void bind(int i, std::string_view v) override { st_.bind(i, v); }
+  // Text from outside (a reply, a provider's error) may be cut inside a character or not
+  // be UTF-8 at all: the store keeps well-formed UTF-8 only, as on PostgreSQL (pg.cpp),
+  // so the API and heraldctl never meet bytes JSON cannot carry.
+  void bind(int i, std::string_view v) override {
+    if (valid_utf8(v) && v.find('\0') == std::string_view::npos) st_.bind(i, v);
+    else st_.bind(i, utf8_clean(v));
+  }
   void bind(int i, int64_t v) override { st_.bind(i, v); }
   void bind_null(int i) override { st_.bind_null(i); }
   bool step() override { return st_.step(); }

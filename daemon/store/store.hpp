@@ -130,6 +130,9 @@ class AckStore {
   /// Directives sent to `recipient_id` that need their acknowledgement and do not have
   /// it yet (not cancelled, received within the last 30 days), newest first.
   virtual std::vector<OpenAck> open_acks(const std::string& recipient_id, int64_t now_ms) = 0;
+  /// Remembers a reply's provider key (InboundReply::once) as applied receipts' are: true
+  /// the first time, false for a replay (nothing written).
+  virtual bool first_reply(const std::string& key, int64_t now_ms) = 0;
   /// Records that `recipient_id` acknowledged: their deliveries of it become
   /// `acknowledged`, their reminders and fallbacks not yet sent `cancelled`. Once only.
   virtual AckOutcome acknowledge(const std::string& directive_id, const std::string& recipient_id,
@@ -155,6 +158,9 @@ class OperatorStore {
   /// (the CAP feed).
   virtual std::vector<DirectiveSummary> public_directives(int64_t since_ms, size_t limit) = 0;
   virtual std::optional<DirectiveDetail> directive(const std::string& id) = 0;
+  /// The directive's summary alone: one row, no counting of its deliveries (what a public
+  /// feed or an ack link needs, at the cost of one lookup however large the directive).
+  virtual std::optional<DirectiveSummary> directive_summary(const std::string& id) = 0;
   virtual std::optional<std::string> directive_raw(const std::string& id) = 0;
   virtual std::vector<DeliveryRow> deliveries(const std::string& directive_id) = 0;
   virtual std::optional<DeliveryRow> delivery(int64_t id) = 0;

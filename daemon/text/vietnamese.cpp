@@ -128,6 +128,21 @@ size_t invalid_utf8_at(std::string_view s) {
   return std::string_view::npos;
 }
 
+std::string utf8_clean(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  while (!v.empty()) {
+    size_t bad = invalid_utf8_at(v);
+    if (bad == std::string_view::npos) bad = v.size();
+    for (char c : v.substr(0, bad))
+      if (c != '\0') out += c;
+    if (bad == v.size()) break;
+    out += "\xEF\xBF\xBD";  // U+FFFD
+    v.remove_prefix(bad + 1);
+  }
+  return out;
+}
+
 std::string utf8_prefix(std::string_view s, size_t max_bytes) {
   if (s.size() <= max_bytes) return std::string(s);
   size_t cut = max_bytes;

@@ -21,6 +21,10 @@ void append_utf8(std::string& out, char32_t cp);
 /// At most `max_bytes` of `s`, cut before a character rather than inside one.
 std::string utf8_prefix(std::string_view s, size_t max_bytes);
 
+/// `s` as well-formed UTF-8 without NUL: each malformed byte becomes U+FFFD, NULs go.
+/// Text from outside (replies, provider errors) is kept as far as it can be.
+std::string utf8_clean(std::string_view s);
+
 /// True when `s` is well-formed UTF-8.
 bool valid_utf8(std::string_view s);
 

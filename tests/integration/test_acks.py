@@ -305,6 +305,14 @@ class LinksAndZalo(DaemonTestCase):
                     and "158" in req["message"]["text"] and "Trả lời OK" not in req["message"]["text"]]
         texts = wait_until(help_sent, timeout=30, what="the help message on Zalo")
         self.assertIn("xác nhận", texts[0])
+        # The same signed post replayed within Zalo's 5-minute window: taken once; no second
+        # reply recorded, no second help message.
+        for _ in range(5):
+            status, answer = self.zalo.post_event(f"http://127.0.0.1:{self.daemon.port}", body,
+                                                  self.zalo.signature(body, ts))
+            self.assertEqual((status, answer["outcome"], answer["help"]), (200, "duplicate", False))
+        time.sleep(1.0)  # a second help would be queued at once and sent within poll_interval
+        self.assertEqual(len(help_sent()), 1, "one help message, however often the post is replayed")
         self.assertFalse(self.acks(d["id"])[tamperer]["acknowledged"])
 
     def test_expired_link_does_not_acknowledge(self):
@@ -324,6 +332,29 @@ class LinksAndZalo(DaemonTestCase):
         url = wait_until(link, timeout=60, what="the email with its link")
         self.assertEqual(self.open(url, post=True)[0], 410)
         self.assertFalse(self.acks(d["id"])["cvp-huyen-uy"]["acknowledged"])
+
+    def test_cancelled_directives_link_is_gone(self):
+        future = datetime.datetime(2099, 12, 31, 17, tzinfo=ICT)
+        d = directive(f"it-links/{secrets.token_hex(3)}/162", "162-CV/HU", future,
+                      channels=["email"], recipients=[{"person": "vt-huyen-uy"}])
+        self.publish(d)
+        address = PEOPLE["vt-huyen-uy"]["contacts"]["email"]
+
+        def link():
+            for to, text in self.mails().items():
+                m = re.search(r"http://\S+/ack/[A-Za-z0-9_-]+", text) if to == address and "162" in text else None
+                if m:
+                    return m.group(0)
+            return None
+        url = wait_until(link, timeout=60, what="the email with its link")
+        self.assertEqual(self.open(url)[0], 200)
+        r = self.daemon.ctl("cancel", d["id"], "--reason", "Ban hành nhầm")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for post in (False, True):
+            status, page = self.open(url, post=post)
+            self.assertEqual(status, 410, page[:300])
+            self.assertIn("đã bị hủy", page)
+        self.assertFalse(self.acks(d["id"])["vt-huyen-uy"]["acknowledged"])
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@
 #include "net/url.hpp"
 #include "raw_db.hpp"
 #include "support.hpp"
+#include "text/vietnamese.hpp"
 
 namespace json = boost::json;
 
@@ -154,6 +155,31 @@ TEST_F(HooksTest, KannelReportsMoveTheDeliveryOnlyForward) {
   EXPECT_EQ(metrics_.receipts_unchanged, 2u);
   EXPECT_EQ(metrics_.receipts_ignored, 0u);
   EXPECT_EQ(metrics_.receipts_rejected, 0u);
+}
+
+TEST_F(HooksTest, ProviderTextThatIsNotUtf8IsStoredAsUtf8) {
+  // A provider's answer cut inside a character, bytes that are not UTF-8 at all, a NUL: the
+  // store keeps well-formed UTF-8 (U+FFFD for each bad byte), so the API's JSON stays JSON.
+  const ClaimedDelivery& d = local_[2];
+  auto res = call(hook("kannel-local", d.token, "status=16&answer=NACK%2FT%E1%BB%AB+ch%E1%BB%91i%C3%28%FF%00x"));
+  ASSERT_EQ(res.result(), bhttp::status::ok) << res.body();
+  DeliveryRow row = *store_->delivery(d.id);
+  EXPECT_TRUE(valid_utf8(row.error_text)) << row.error_text;
+  EXPECT_EQ(row.error_text.find('\0'), std::string::npos);
+  EXPECT_EQ(row.error_text, "rejected by SMSC: NACK/Từ chối\xEF\xBF\xBD(\xEF\xBF\xBDx");
+  for (const auto& e : events_of(d.id)) EXPECT_TRUE(valid_utf8(e.detail)) << e.detail;
+  // A reply in some other charset (Latin-1 "Đã nhận" as Kannel might pass it on).
+  ReplyRecord r;
+  r.channel = Channel::sms;
+  r.sender = "+8491200\xFF";
+  r.text = "\xD0\xE3 nh\xE2n";
+  store_->record_reply(r, now_ms());
+  auto replies = store_->replies(10);
+  ASSERT_FALSE(replies.empty());
+  EXPECT_TRUE(valid_utf8(replies.front().text) && valid_utf8(replies.front().sender)) << replies.front().text;
+  boost::json::error_code ec;
+  boost::json::parse(boost::json::serialize(boost::json::value(replies.front().text)), ec);
+  EXPECT_FALSE(ec) << "the API's JSON parses";
 }
 
 TEST_F(HooksTest, FailureReceiptSetsTheErrorAndALaterSuccessClearsIt) {

@@ -184,6 +184,26 @@ TEST_F(SharedStoreTest, AFollowUpFiresOnceWhicheverInstancesTryAtOnce) {
   EXPECT_EQ(db.scalar("SELECT COUNT(*) FROM ack_timers WHERE kind = 'reminder:0'"), 1);
 }
 
+TEST_F(SharedStoreTest, AnEscalationNamingHundredsIsAddedOnceWhateverItsLength) {
+  // 600 missing names: a note of ~20 KB, far past PostgreSQL's index-row limit (~2.7 KB)
+  // that a UNIQUE key over the note itself ran into.
+  commit("d1", 1);
+  std::string note = "chưa xác nhận:";
+  for (int i = 0; i < 600; ++i) note += " Nguyễn Văn Người Số " + std::to_string(i) + ",";
+  ASSERT_GT(note.size(), 15000u);
+  std::vector<PlannedDelivery> escalation{{"person", "chanh-van-phong", "Chánh Văn phòng", Channel::sms,
+                                           "+84912099999", DeliveryState::queued, "", "", {}, 0,
+                                           Purpose::escalation, note}};
+  ASSERT_TRUE(a_->add_followup("d1", "escalation", escalation, now_ms()));
+  test::RawDb db(path_);
+  EXPECT_EQ(db.scalar("SELECT COUNT(*) FROM deliveries WHERE purpose = 'escalation'"), 1);
+  EXPECT_EQ(db.scalar("SELECT octet_length(note) FROM deliveries WHERE purpose = 'escalation'"),
+            static_cast<int64_t>(note.size()));  // kept whole
+  // The same message to the same person again (another timer kind): still once.
+  EXPECT_TRUE(b_->add_followup("d1", "escalation:again", escalation, now_ms()));
+  EXPECT_EQ(db.scalar("SELECT COUNT(*) FROM deliveries WHERE purpose = 'escalation'"), 1);
+}
+
 TEST_F(SharedStoreTest, AReceiptAtAnotherInstanceMovesTheDeliveryOnce) {
   commit("d1", 1);
   auto claimed = a_->claim_due(Channel::sms, kGateway, now_ms(), 1);

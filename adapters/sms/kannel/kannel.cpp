@@ -5,6 +5,7 @@
 
 #include "settings/yaml_reader.hpp"
 #include "net/url.hpp"
+#include "text/vietnamese.hpp"
 
 namespace herald {
 
@@ -65,7 +66,7 @@ SendResult KannelGateway::parse(const net::HttpResponse& r) const {
     out.error = transport_error(r);
     return out;
   }
-  std::string body = r.body.substr(0, 300);
+  std::string body = utf8_clean(utf8_prefix(r.body, 300));
   while (!body.empty() && (body.back() == '\n' || body.back() == '\r')) body.pop_back();
   // "0: Accepted for delivery" and "3: Queued for later delivery" both mean Kannel took it.
   if (r.status == 202 || (r.status == 200 && (body.rfind("0:", 0) == 0 || body.rfind("3:", 0) == 0)))
@@ -96,7 +97,7 @@ ReceiptParse KannelGateway::parse_receipt(const InboundCallback& cb) const {
   auto receipt = kannel_dlr(value);
   if (!receipt) return {std::nullopt, "unknown DLR status " + it->second};
   if (auto a = cb.query.find("answer"); a != cb.query.end() && !a->second.empty())
-    receipt->detail += ": " + a->second.substr(0, 200);
+    receipt->detail += ": " + utf8_clean(utf8_prefix(a->second, 200));
   return {receipt, {}};
 }
 
@@ -122,7 +123,7 @@ std::optional<InboundReply> KannelGateway::parse_mo(const InboundCallback& cb) c
   auto from = cb.query.find("from");
   if (from == cb.query.end() || from->second.empty()) return std::nullopt;
   auto text = cb.query.find("text");
-  return InboundReply{from->second, text == cb.query.end() ? std::string() : text->second};
+  return InboundReply{from->second, text == cb.query.end() ? std::string() : text->second, {}};
 }
 
 }  // namespace herald
