@@ -46,6 +46,10 @@ SendError transport_error(const net::HttpResponse& r) {
     case CURLE_GOT_NOTHING:
     case CURLE_SSL_CONNECT_ERROR:
       return {SendErrorKind::connection_failed, "connect_" + std::to_string(r.result), r.error};
+    case CURLE_WRITE_ERROR:
+    case CURLE_FILESIZE_EXCEEDED:
+      // The answer ran past net::kMaxResponseBytes: whatever it said is not an answer.
+      return {SendErrorKind::unknown, "response_too_large", r.error};
     default:
       return {SendErrorKind::connection_failed, "curl_" + std::to_string(r.result), r.error};
   }

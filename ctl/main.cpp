@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 
 #include "adapters/registry.hpp"
@@ -48,7 +49,9 @@ Options:
   --config FILE           take broker, API address and admin token from heraldd's config
   --broker URL            amqp://user:pass@host:port/vhost  (env HERALD_BROKER)
   --api URL               heraldd's HTTP listener, e.g. http://127.0.0.1:8080 (env HERALD_API)
-  --token TOKEN           admin API bearer token (env HERALD_TOKEN)
+  --token-file FILE       read the admin API bearer token from FILE (or set HERALD_TOKEN)
+  --token TOKEN           the token itself; anyone on the machine sees it in ps, so
+                          prefer --token-file or HERALD_TOKEN
   --json                  print JSON instead of a table
   --force                 publish even if the directive fails validation
   --help, --version
@@ -96,7 +99,23 @@ int main(int argc, char** argv) {
     if (a == "--config") ok = value(config_path);
     else if (a == "--broker") ok = value(broker_url);
     else if (a == "--api") ok = value(api);
-    else if (a == "--token") ok = value(o.token);
+    else if (a == "--token") {
+      ok = value(o.token);
+      if (ok) std::cerr << "heraldctl: --token shows the token to anyone running ps; use --token-file or HERALD_TOKEN\n";
+    } else if (a == "--token-file") {
+      std::string path;
+      ok = value(path);
+      if (ok) {
+        std::ifstream in(path);
+        std::string token;
+        if (!in || !std::getline(in, token) || token.empty()) {
+          std::cerr << "heraldctl: cannot read a token from " << path << "\n";
+          return kUsage;
+        }
+        while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+        o.token = token;
+      }
+    }
     else if (a == "--state") ok = value(o.state_filter);
     else if (a == "--channel") ok = value(o.channel_filter);
     else if (a == "--json") o.json = true;

@@ -173,8 +173,38 @@ def callback_seeds(gtype, folder):
     return out + EXTRA_CALLBACKS.get(gtype, [])
 
 
+def http_request_seeds():
+    """Raw requests to every public route (fuzz/http_request.cpp); the seed's delivery
+    tokens are not known here, so the hooks see well-formed guesses."""
+    seed_id = urllib.parse.quote("hu-chauthanh/158-CV/HU/2021", safe="")
+    token = "0123456789abcdef0123456789abcdef"
+    reqs = [
+        ("healthz", "GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n"),
+        ("readyz", "HEAD /readyz HTTP/1.1\r\nHost: h\r\n\r\n"),
+        ("metrics", "GET /metrics HTTP/1.1\r\nHost: h\r\n\r\n"),
+        ("dlr", f"GET /hooks/sms/kannel-local/{token}?status=1&answer=id%3A1+stat%3ADELIVRD HTTP/1.1\r\nHost: h\r\n\r\n"),
+        ("mo", "GET /hooks/sms/kannel-local/mo/fuzz-mo-token-0123456789?from=%2B84912000101&text=OK+158 "
+               "HTTP/1.1\r\nHost: h\r\n\r\n"),
+        ("mo-post", "POST /hooks/sms/kannel-local/mo/fuzz-mo-token-0123456789 HTTP/1.1\r\nHost: h\r\n"
+                    "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 31\r\n\r\n"
+                    "from=%2B84912000101&text=OK+158"),
+        ("zalo", "POST /hooks/zalo HTTP/1.1\r\nHost: h\r\nX-ZEvent-Signature: mac=00\r\n"
+                 "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"),
+        ("feed", f"GET /feeds/cap/{seed_id}.xml HTTP/1.1\r\nHost: h\r\n\r\n"),
+        ("atom", "GET /feeds/cap.atom HTTP/1.1\r\nHost: h\r\n\r\n"),
+        ("audio", "GET /feeds/audio/0123456789abcdef0123456789abcdef.mp3 HTTP/1.1\r\nHost: h\r\nRange: bytes=0-1\r\n\r\n"),
+        ("ack", "GET /ack/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA HTTP/1.1\r\nHost: h\r\n\r\n"),
+        ("dashboard", "GET /dashboard/ HTTP/1.1\r\nHost: h\r\n\r\n"),
+        ("api", f"GET /api/v1/directives/{seed_id}?limit=10 HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer x\r\n\r\n"),
+        ("api-post", "POST /api/v1/directives HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer fuzz-admin-token-0000000000\r\n"
+                     "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"),
+    ]
+    return reqs
+
+
 def main():
     write("directive", directive_seeds())
+    write("http_request", http_request_seeds())
     for gtype, folder in gateway_types():
         write(f"{gtype}_callback", callback_seeds(gtype, folder))
     write("zalo_webhook", zalo_seeds())

@@ -46,7 +46,8 @@ struct HttpConfig {
   int port = 8080;
   size_t body_limit = 1 << 20;
   int64_t read_timeout_ms = 10000;
-  int max_connections = 1024;  // open HTTP connections; more are closed at once
+  int max_connections = 1024;  // open HTTP connections, at most; see connection_cap()
+  int64_t idle_timeout_ms = 5000;  // a keep-alive connection waiting for its next request
   std::vector<AdminToken> admin_tokens;
 };
 

@@ -23,7 +23,30 @@ Response make_reply(const Request& req, bhttp::status status, std::string body, 
   return res;
 }
 
+bool LoginThrottle::blocked(const std::string& peer, int64_t now) {
+  std::lock_guard lock(mu_);
+  auto it = by_peer_.find(peer);
+  return it != by_peer_.end() && it->second.blocked_until > now;
+}
+
+int LoginThrottle::failed(const std::string& peer, int64_t now) {
+  std::lock_guard lock(mu_);
+  if (by_peer_.size() > 10'000)  // a botnet's worth of addresses: forget the quiet ones
+    for (auto it = by_peer_.begin(); it != by_peer_.end();)
+      it = it->second.window_start + kWindowMs < now && it->second.blocked_until <= now ? by_peer_.erase(it)
+                                                                                          : std::next(it);
+  Entry& e = by_peer_[peer];
+  if (e.window_start + kWindowMs < now) e = {now, 0, e.blocked_until};
+  if (++e.failures >= kMaxFailures) e.blocked_until = now + kWindowMs;
+  return e.failures;
+}
+
 namespace {
+
+std::string peer_of(const Request& req) {
+  auto it = req.find(kPeerHeader);
+  return it == req.end() ? std::string("local") : std::string(it->value());
+}
 
 Response error(const Request& req, bhttp::status status, std::string_view message) {
   return make_reply(req, status, json::serialize(json::object{{"error", message}}));
@@ -190,8 +213,21 @@ Response replay(const Request& req, ApiContext& ctx, const AdminToken& who, cons
 
 Response handle_api(const Request& req, ApiContext& ctx, const std::vector<std::string>& segs,
                     const boost::urls::params_view& params) {
+  const std::string peer = peer_of(req);
+  const int64_t now = now_ms();
+  if (ctx.logins && ctx.logins->blocked(peer, now)) {
+    Response res = error(req, bhttp::status::too_many_requests, "too many failed logins from this address; wait a minute");
+    res.set(bhttp::field::retry_after, std::to_string(LoginThrottle::kWindowMs / 1000));
+    return res;
+  }
   const AdminToken* who = authenticate(req, ctx.config);
   if (!who) {
+    if (ctx.logins && req.find(bhttp::field::authorization) != req.end()) {
+      const int n = ctx.logins->failed(peer, now);
+      if (n == 1 || n % LoginThrottle::kMaxFailures == 0)
+        log::warning("admin login refused from ", peer, " (", n, " in the last minute",
+                     n >= LoginThrottle::kMaxFailures ? "; shut out for a minute)" : ")");
+    }
     Response res = error(req, bhttp::status::unauthorized, "missing or invalid bearer token");
     res.set(bhttp::field::www_authenticate, "Bearer realm=\"herald\"");
     return res;

@@ -5,6 +5,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <string_view>
+#include <unordered_map>
 
 #include <boost/beast/http.hpp>
 #include <boost/json/object.hpp>
@@ -25,6 +28,32 @@ namespace herald::http {
 namespace bhttp = boost::beast::http;
 using Request = bhttp::request<bhttp::string_body>;
 using Response = bhttp::response<bhttp::string_body>;
+
+/// The header the listener sets on every request to the client's address (one a client
+/// sends itself is replaced).
+inline constexpr std::string_view kPeerHeader = "X-Herald-Peer";
+
+/// Failed admin logins by client address: each logged (the first, then every tenth), and
+/// after kMaxFailures within kWindowMs the address gets 429 for kWindowMs, whatever token
+/// it sends, so tokens cannot be guessed at speed.
+class LoginThrottle {
+ public:
+  static constexpr int kMaxFailures = 10;
+  static constexpr int64_t kWindowMs = 60'000;
+  /// True while `peer` is shut out.
+  bool blocked(const std::string& peer, int64_t now_ms);
+  /// Counts a failure from `peer`; returns how many in the current window.
+  int failed(const std::string& peer, int64_t now_ms);
+
+ private:
+  struct Entry {
+    int64_t window_start = 0;
+    int failures = 0;
+    int64_t blocked_until = 0;
+  };
+  std::mutex mu_;
+  std::unordered_map<std::string, Entry> by_peer_;
+};
 
 struct ApiContext {
   Store& store;
@@ -50,6 +79,7 @@ struct ApiContext {
   /// Receipts and replies are recorded through it, off the event loop and in batches
   /// (absent, in unit tests: at once).
   StoreWriter* writer = nullptr;
+  std::shared_ptr<LoginThrottle> logins = std::make_shared<LoginThrottle>();
 };
 
 /// /dashboard/ and its files (dashboard.cpp).

@@ -1,5 +1,11 @@
 #include "http/server.hpp"
 
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <list>
+#include <mutex>
+
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -13,21 +19,71 @@ namespace beast = boost::beast;
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-namespace {
+// The sessions waiting for a request, oldest first: at the connection cap, the oldest is
+// closed to make room, so clients that hold connections open cannot lock out a gateway's
+// callback.
+struct IdleSessions {
+  std::mutex mu;
+  std::list<std::weak_ptr<Session>> list;
+};
 
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, const HttpConfig& cfg, ApiContext& ctx, std::shared_ptr<std::atomic<int>> open)
-      : stream_(std::move(socket)), cfg_(cfg), ctx_(ctx), open_(std::move(open)) {
+  Session(tcp::socket&& socket, const HttpConfig& cfg, ApiContext& ctx, std::shared_ptr<std::atomic<int>> open,
+          std::shared_ptr<IdleSessions> idle)
+      : stream_(std::move(socket)), cfg_(cfg), ctx_(ctx), open_(std::move(open)), idle_(std::move(idle)) {
+    beast::error_code ec;
+    const auto remote = stream_.socket().remote_endpoint(ec);
+    peer_ = ec ? "unknown" : remote.address().to_string();
     ++*open_;
   }
-  ~Session() { --*open_; }
+  ~Session() {
+    busy();
+    --*open_;
+  }
 
   void run() {
-    asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::read, shared_from_this()));
+    asio::dispatch(stream_.get_executor(), beast::bind_front_handler(&Session::await, shared_from_this()));
+  }
+
+  /// Closes the connection if it is still waiting for a request (from any thread).
+  void evict() {
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->waiting_) {
+        self->stream_.cancel();
+        self->evicted_ = true;
+      }
+    });
   }
 
  private:
+  // Waits for the next request's first bytes, at most http.idle_timeout (a connection that
+  // sends nothing holds a descriptor for nothing), then reads it whole within read_timeout.
+  void await() {
+    if (buffer_.size() > 0) return read();  // pipelined: the next request is here already
+    waiting_ = true;
+    idle();
+    stream_.expires_after(std::chrono::milliseconds(cfg_.idle_timeout_ms));
+    stream_.async_read_some(buffer_.prepare(8192), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      self->waiting_ = false;
+      self->busy();
+      if (ec || self->evicted_) return self->close();
+      self->buffer_.commit(n);
+      self->read();
+    });
+  }
+
+  void idle() {
+    std::lock_guard lock(idle_->mu);
+    if (!idle_at_) idle_at_ = idle_->list.insert(idle_->list.end(), weak_from_this());
+  }
+  void busy() {
+    std::lock_guard lock(idle_->mu);
+    if (idle_at_) idle_->list.erase(*idle_at_);
+    idle_at_.reset();
+  }
+  friend class Server;
+
   void read() {
     parser_.emplace();
     parser_->body_limit(cfg_.body_limit);
@@ -55,7 +111,11 @@ class Session : public std::enable_shared_from_this<Session> {
       res.prepare_payload();
       return write(std::move(res));
     }
-    auto req = std::make_shared<const Request>(parser_->release());
+    Request released = parser_->release();
+    // Who is asking, for the API's login throttle: never what the client says it is.
+    released.erase(kPeerHeader);
+    released.set(kPeerHeader, peer_);
+    auto req = std::make_shared<const Request>(std::move(released));
     const bool head = req->method() == bhttp::verb::head;
     // A receipt is answered once committed, later on this loop; the session reads its
     // next request only after writing this answer.
@@ -71,7 +131,7 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.expires_after(std::chrono::milliseconds(cfg_.read_timeout_ms));
     bhttp::async_write(stream_, *sp, [self = shared_from_this(), sp](beast::error_code ec, size_t) {
       if (ec || !sp->keep_alive()) return self->close();
-      self->read();
+      self->await();
     });
   }
 
@@ -86,14 +146,40 @@ class Session : public std::enable_shared_from_this<Session> {
   const HttpConfig& cfg_;
   ApiContext& ctx_;
   std::shared_ptr<std::atomic<int>> open_;
+  std::shared_ptr<IdleSessions> idle_;
+  std::optional<std::list<std::weak_ptr<Session>>::iterator> idle_at_;  // under idle_->mu
+  std::string peer_;       // the client's address
+  bool waiting_ = false;  // on the strand
+  bool evicted_ = false;
 };
 
-}  // namespace
+int connection_cap(int configured, uint64_t nofile, int reserved) {
+  if (nofile == 0 || nofile >= static_cast<uint64_t>(configured) + static_cast<uint64_t>(reserved)) return configured;
+  const int64_t room = static_cast<int64_t>(nofile) - reserved;
+  return static_cast<int>(std::max<int64_t>(16, room));
+}
 
 Server::Server(asio::io_context& io, const HttpConfig& cfg, ApiContext& ctx)
-    : io_(io), cfg_(cfg), ctx_(ctx), acceptor_(asio::make_strand(io)), retry_(io) {}
+    : io_(io), cfg_(cfg), ctx_(ctx), acceptor_(asio::make_strand(io)), retry_(io),
+      idle_(std::make_shared<IdleSessions>()) {}
+
+Server::~Server() = default;
 
 void Server::start() {
+  // Each connection is a descriptor, and so is each send in flight, the broker's and the
+  // store's connections, the log and the audio files: the cap leaves room for those below
+  // the process's limit (systemd's LimitNOFILE), so a flood of clients cannot make sends
+  // or the broker's reconnection fail with EMFILE.
+  int reserved = 64;
+  if (ctx_.gateways)
+    for (const auto& [name, g] : *ctx_.gateways) reserved += g->limits().concurrency;
+  rlimit rl{};
+  const uint64_t nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? rl.rlim_cur : 0;
+  cap_ = connection_cap(cfg_.max_connections, nofile, reserved);
+  if (cap_ < cfg_.max_connections)
+    log::warning("HTTP: at most ", cap_, " connections, not http.max_connections ", cfg_.max_connections,
+                 ": the descriptor limit is ", nofile, " and ", reserved,
+                 " are kept for sends, the broker and the store (raise LimitNOFILE)");
   tcp::endpoint ep(asio::ip::make_address(cfg_.address), static_cast<unsigned short>(cfg_.port));
   acceptor_.open(ep.protocol());
   acceptor_.set_option(asio::socket_base::reuse_address(true));
@@ -126,21 +212,43 @@ void Server::accept() {
       });
       return;
     }
-    if (open_->load() >= cfg_.max_connections) {
-      // A flood of connections (or slow clients) must not take every descriptor: the
-      // ones already open finish, or their read deadline ends them.
+    if (open_->load() >= cap_ && !evict_oldest_idle()) {
+      // Every connection is in the middle of a request: the new one is closed; the ones
+      // open finish, or their read deadline ends them.
       const int64_t now = now_ms();
       if (now - refused_logged_ms_ >= 60'000) {
         refused_logged_ms_ = now;
-        log::warning("HTTP: ", cfg_.max_connections, " connections open (http.max_connections); closing new ones");
+        log::warning("HTTP: ", cap_, " connections open, all busy; closing new ones");
       }
       beast::error_code ignored;
       socket.close(ignored);
     } else {
-      std::make_shared<Session>(std::move(socket), cfg_, ctx_, open_)->run();
+      std::make_shared<Session>(std::move(socket), cfg_, ctx_, open_, idle_)->run();
     }
     accept();
   });
+}
+
+bool Server::evict_oldest_idle() {
+  std::shared_ptr<Session> victim;
+  {
+    std::lock_guard lock(idle_->mu);
+    while (!idle_->list.empty() && !victim) {
+      victim = idle_->list.front().lock();
+      if (victim) victim->idle_at_.reset();
+      idle_->list.pop_front();
+    }
+  }
+  if (!victim) return false;
+  ++evicted_;
+  const int64_t now = now_ms();
+  if (now - evicted_logged_ms_ >= 60'000) {
+    evicted_logged_ms_ = now;
+    log::warning("HTTP: ", cap_, " connections open; closing the longest idle to make room (",
+                 evicted_.load(), " so far)");
+  }
+  victim->evict();
+  return true;
 }
 
 }  // namespace herald::http

@@ -29,7 +29,11 @@ struct CurlMulti::Transfer {
   }
 
   static size_t write(char* p, size_t size, size_t n, void* self) {
-    static_cast<Transfer*>(self)->response.body.append(p, size * n);
+    auto* t = static_cast<Transfer*>(self);
+    // A provider's answer is a few hundred bytes: one that runs on is cut off (libcurl
+    // ends the transfer with CURLE_WRITE_ERROR) instead of filling heraldd's memory.
+    if (t->response.body.size() + size * n > kMaxResponseBytes) return 0;
+    t->response.body.append(p, size * n);
     return size * n;
   }
 
@@ -91,6 +95,7 @@ void CurlMulti::perform(HttpRequest request, Done done) {
   curl_easy_setopt(e, CURLOPT_URL, r.url.c_str());
   curl_easy_setopt(e, CURLOPT_PRIVATE, t);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->error);
+  curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(kMaxResponseBytes));
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Transfer::write);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, r.timeout_ms);

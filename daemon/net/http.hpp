@@ -26,6 +26,10 @@ struct HttpRequest {
   std::vector<std::string> mail_rcpt;
 };
 
+/// The most of a provider's answer heraldd keeps: beyond it the transfer is ended
+/// (CURLE_WRITE_ERROR, or CURLE_FILESIZE_EXCEEDED when the length was announced).
+inline constexpr size_t kMaxResponseBytes = 1 << 20;
+
 struct HttpResponse {
   CURLcode result = CURLE_OK;  // transport outcome
   long status = 0;             // HTTP status, or the last SMTP reply code

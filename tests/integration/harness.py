@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import secrets
 import socket
 import sqlite3
@@ -300,7 +301,9 @@ class Daemon:
     instances sharing one store. `instance` names this heraldd among them (default: unique
     to this Daemon, the same across its restarts). store_path is None."""
 
-    def __init__(self, vhost, workdir, extra_config=None, port=None, database=None, instance=None, store=None):
+    def __init__(self, vhost, workdir, extra_config=None, port=None, database=None, instance=None, store=None,
+                 nofile=None):
+        self.nofile = nofile  # RLIMIT_NOFILE for heraldd (as `ulimit -n` would set it); None: inherited
         self.vhost = vhost
         self.workdir = workdir
         self.port = port or free_port()
@@ -352,20 +355,28 @@ class Daemon:
         self.proc = None
 
     def start(self, wait_ready=True):
+        self.killed = False
         self.log = open(self.log_path, "ab")
+        limit = self.nofile
         self.proc = subprocess.Popen([HERALDD, "--config", self.config_path], stdout=self.log,
-                                     stderr=subprocess.STDOUT, env=self.env)
+                                     stderr=subprocess.STDOUT, env=self.env,
+                                     preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)))
+                                     if limit else None)
         if wait_ready:
             wait_until(lambda: self.ready(), timeout=30, what="heraldd /readyz")
         return self
 
     def kill(self):
         """SIGKILL: no shutdown path runs, as in a crash."""
+        self.killed = True
         self.proc.kill()
         self.proc.wait()
         self.log.close()
 
     def stop(self):
+        """SIGTERM and wait. Returns heraldd's exit status: 0 for a clean stop; None when it
+        never ran or the test SIGKILLed it on purpose (kill()); anything else is a crash, an
+        exit on its own with an error, or a stop that took more than 15 s (SIGKILLed here)."""
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -376,7 +387,9 @@ class Daemon:
         if self.proc and not self.log.closed:
             self.log.close()
         self.check_sanitizers()
-        return self.proc.returncode if self.proc else None
+        if not self.proc or getattr(self, "killed", False):
+            return None
+        return self.proc.returncode
 
     SANITIZER_REPORTS = ("WARNING: ThreadSanitizer:", "ERROR: AddressSanitizer:", "ERROR: LeakSanitizer:",
                          ": runtime error: ")
@@ -463,9 +476,11 @@ class Daemon:
             drop_database(self.database)
 
     def ctl(self, *args, input=None):
-        cmd = [HERALDCTL, "--broker", self.vhost.url(), "--api", f"http://127.0.0.1:{self.port}",
-               "--token", self.token, *args]
-        return subprocess.run(cmd, capture_output=True, text=True, input=input, timeout=60)
+        """heraldctl against this heraldd, with its admin token in HERALD_TOKEN (as an operator
+        should pass it: never on the command line); `--token` in args overrides it."""
+        cmd = [HERALDCTL, "--broker", self.vhost.url(), "--api", f"http://127.0.0.1:{self.port}", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, input=input, timeout=60,
+                              env=dict(os.environ, HERALD_TOKEN=self.token))
 
 
 class DaemonTestCase(unittest.TestCase):
@@ -474,24 +489,28 @@ class DaemonTestCase(unittest.TestCase):
     extra_config = None
     port = None  # a fixed HTTP port (Kannel's MO get-url names one); default: a free one
     private_broker = False  # True: a RabbitMQ node of its own (cls.broker), for outages
+    nofile = None  # heraldd's descriptor limit (`ulimit -n`); default: inherited
 
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="herald-it-")
         cls.broker = PrivateBroker() if cls.private_broker else SHARED_BROKER
         cls.vhost = Vhost(f"it-{cls.__name__}-{secrets.token_hex(3)}", cls.broker).__enter__()
-        cls.daemon = Daemon(cls.vhost, cls.tmp.name, cls.extra_config, cls.port).start()
+        cls.daemon = Daemon(cls.vhost, cls.tmp.name, cls.extra_config, cls.port, nofile=cls.nofile).start()
 
     @classmethod
     def tearDownClass(cls):
         rc = cls.daemon.stop()
-        if rc not in (0, None):
-            print(cls.daemon.logs())
+        logs = cls.daemon.logs() if rc not in (0, None) else ""
         cls.daemon.cleanup()
         cls.vhost.__exit__(None, None, None)
         if cls.broker is not SHARED_BROKER:
             cls.broker.close()
         cls.tmp.cleanup()
+        # A heraldd that crashed, exited with an error or would not stop fails the test,
+        # even when every assertion before passed.
+        if rc not in (0, None):
+            raise AssertionError(f"heraldd exited with status {rc}:\n{logs[-4000:]}")
 
 
 def message_ref(token):

@@ -30,7 +30,8 @@ def recv_all(sock, timeout):
 
 
 class HttpLimits(DaemonTestCase):
-    extra_config = {"http": {"read_timeout": f"{READ_TIMEOUT_S}s", "max_connections": MAX_CONNECTIONS,
+    extra_config = {"http": {"read_timeout": f"{READ_TIMEOUT_S}s", "idle_timeout": f"{READ_TIMEOUT_S}s",
+                             "max_connections": MAX_CONNECTIONS,
                              "body_limit": BODY_LIMIT},
                     "gateways": {"json-sms": {
                         "type": "http_json", "url": "http://127.0.0.1:9/send",
@@ -116,19 +117,37 @@ class HttpLimits(DaemonTestCase):
         self.assertTrue(closed, "an idle connection stayed open past read_timeout")
         s.close()
 
-    def test_a_flood_of_idle_connections_is_capped_and_then_drains(self):
+    def test_at_the_cap_the_longest_idle_connection_makes_room(self):
         flood = [self.connect() for _ in range(MAX_CONNECTIONS)]
         time.sleep(0.3)
-        # At the cap, a new connection is closed unanswered...
+        # At the cap, a new connection is served: the oldest idle one is closed for it.
+        extra = self.connect()
+        extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        out, closed = recv_all(extra, 3)
+        self.assertTrue(out.startswith(b"HTTP/1.1 200"), out[:100])
+        extra.close()
+        out, closed = recv_all(flood[0], 3)
+        self.assertEqual((out, closed), (b"", True), "the longest idle connection was closed")
+        wait_until(lambda: "closing the longest idle to make room" in self.daemon.logs(), timeout=5,
+                   what="the eviction in the log")
+        for s in flood:
+            s.close()
+
+    def test_a_flood_of_busy_connections_is_capped_and_then_drains(self):
+        # Each has started a request and not finished it: none is idle, none can be closed
+        # for a newcomer.
+        flood = [self.connect() for _ in range(MAX_CONNECTIONS)]
+        for s in flood:
+            s.sendall(b"GET /healthz HTTP/1.1\r\n")
+        time.sleep(0.3)
         extra = self.connect()
         extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         out, closed = recv_all(extra, 3)
         self.assertEqual(out, b"")
         self.assertTrue(closed)
         extra.close()
-        wait_until(lambda: "connections open (http.max_connections)" in self.daemon.logs(), timeout=5,
-                   what="the cap in the log")
-        # ...until the idle ones meet their read deadline.
+        wait_until(lambda: "all busy; closing new ones" in self.daemon.logs(), timeout=5, what="the cap in the log")
+        # ...until they meet their read deadline.
         time.sleep(READ_TIMEOUT_S + 1)
         self.assert_serving()
         for s in flood:

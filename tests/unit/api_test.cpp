@@ -1,5 +1,6 @@
 // http/api: handle_request over a real store, with requests built by hand.
 #include "http/api.hpp"
+#include "http/server.hpp"
 
 #include <cstdlib>
 
@@ -104,6 +105,28 @@ TEST_F(ApiTest, MetricsInPrometheusText) {
   for (size_t p = 0; (p = m.find("# TYPE herald_directives_rejected_total ", p)) != std::string::npos; ++p)
     ++types;
   EXPECT_EQ(types, 1u);
+}
+
+TEST_F(ApiTest, FailedLoginsAreLoggedAndAnAddressThatKeepsGuessingIsShutOut) {
+  auto from = [&](const std::string& peer, const std::string& token) {
+    http::Request req{bhttp::verb::get, "/api/v1/directives", 11};
+    req.set(bhttp::field::authorization, "Bearer " + token);
+    req.set(http::kPeerHeader, peer);
+    return http::handle_request(req, ctx_);
+  };
+  testing::internal::CaptureStderr();
+  for (int i = 0; i < http::LoginThrottle::kMaxFailures; ++i)
+    EXPECT_EQ(from("203.0.113.7", "guess-" + std::to_string(i)).result(), bhttp::status::unauthorized);
+  // Shut out, even with the right token, for a minute.
+  auto res = from("203.0.113.7", kToken);
+  EXPECT_EQ(res.result(), bhttp::status::too_many_requests);
+  EXPECT_EQ(res[bhttp::field::retry_after], "60");
+  // Another address is not.
+  EXPECT_EQ(from("198.51.100.2", kToken).result(), bhttp::status::ok);
+  const std::string log = testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("admin login refused from 203.0.113.7 (1 in the last minute)"), std::string::npos) << log;
+  EXPECT_NE(log.find("(10 in the last minute; shut out for a minute)"), std::string::npos) << log;
+  EXPECT_EQ(log.find("guess-"), std::string::npos) << "what was tried is not logged";
 }
 
 TEST_F(ApiTest, AdminApiNeedsTheBearerToken) {
@@ -217,6 +240,24 @@ TEST_F(ApiTest, SecretsNeverAppearInAnswers) {
     EXPECT_EQ(b.find(kToken), std::string::npos) << b.substr(0, 200);
     EXPECT_EQ(b.find(kPassword), std::string::npos) << b.substr(0, 200);
   }
+}
+
+}  // namespace
+}  // namespace herald
+
+namespace herald {
+namespace {
+
+TEST(ConnectionCap, LeavesRoomForSendsBrokerAndStoreBelowTheDescriptorLimit) {
+  // ulimit -n 1024 with three gateways of 16 in flight: 1024 - (64 + 48).
+  EXPECT_EQ(http::connection_cap(1024, 1024, 112), 912);
+  // A limit with room to spare (LimitNOFILE=65536) keeps the configured cap.
+  EXPECT_EQ(http::connection_cap(1024, 65536, 112), 1024);
+  EXPECT_EQ(http::connection_cap(1024, 1024 + 112, 112), 1024);
+  // Unknown or unlimited: as configured.
+  EXPECT_EQ(http::connection_cap(500, 0, 112), 500);
+  // A tiny limit still leaves a few connections rather than none.
+  EXPECT_EQ(http::connection_cap(1024, 100, 112), 16);
 }
 
 }  // namespace

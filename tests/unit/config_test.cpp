@@ -91,7 +91,7 @@ TEST_F(ExampleConfigTest, RefusedWithoutItsSecrets) {
   ConfigLoad load = load_config(path, gateway_catalog());
   EXPECT_FALSE(load.config.has_value());
   EXPECT_EQ(error_lines(load, path),
-            std::vector<std::string>{"F:32:14: http.admin_tokens[0].token: environment variable "
+            std::vector<std::string>{"F:33:14: http.admin_tokens[0].token: environment variable "
                                      "HERALD_ADMIN_TOKEN is not set or empty"});
 }
 

@@ -2,6 +2,7 @@
 // API keys) go to the provider and nowhere else. heraldd's pieces run for real: intake,
 // the dispatcher sending through libcurl on Asio, and the HTTP API; whatever they write to
 // stderr (core/log) and whatever the API answers is searched for the secrets.
+#include <array>
 #include <chrono>
 #include <cstdlib>
 #include <functional>
@@ -360,6 +361,92 @@ refresh_token: zalo-refresh-redact-0
   EXPECT_EQ(redact_secrets("zalo-access-redact-1 zalo-refresh-redact-1"), "*** ***");
   zalo->restore({{"refresh_token", "zalo-refresh-redact-2"}});
   EXPECT_EQ(redact_secrets("zalo-refresh-redact-2"), "***");
+}
+
+}  // namespace
+}  // namespace herald
+
+namespace herald {
+namespace {
+
+TEST(LogLine, TextFromOutsideCannotForgeALine) {
+  // A directive subject or an SMS reply with a newline and a journald priority in it.
+  EXPECT_EQ(log::one_line("took in x/1 (Họp\n<3>error fake line)"), "took in x/1 (Họp\\n<3>error fake line)");
+  EXPECT_EQ(log::one_line("a\rb\tc\x01" "d\x7f"), "a\\rb\\tc\\x01d\\x7f");
+  EXPECT_EQ(log::one_line(std::string("nul\0here", 8)), "nul\\x00here");
+  EXPECT_EQ(log::one_line("C:\\path\\n"), "C:\\\\path\\\\n") << "a literal backslash-n stays distinguishable";
+  EXPECT_EQ(log::one_line("Thông báo số 158"), "Thông báo số 158");
+}
+
+}  // namespace
+}  // namespace herald
+
+namespace herald {
+namespace {
+
+constexpr size_t kFloodBytes = 8u << 20;
+
+/// A provider whose answer never ends in size: its length announced or not (then it runs
+/// on, 8 MiB, closed by the server).
+net::HttpResponse fetch_from_a_flood(bool announce_length) {
+  asio::io_context io;
+  tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  auto chunk = std::make_shared<std::string>(64 * 1024, 'x');
+  acceptor.async_accept([&, chunk](beast::error_code ec, tcp::socket s) {
+    if (ec) return;
+    auto sock = std::make_shared<tcp::socket>(std::move(s));
+    auto head = std::make_shared<std::string>(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" +
+        (announce_length ? "Content-Length: " + std::to_string(kFloodBytes) + "\r\n" : std::string("Connection: close\r\n")) +
+        "\r\n");
+    auto sent = std::make_shared<size_t>(0);
+    // Each write's handler holds the loop; the loop holds itself only weakly (no cycle).
+    auto more = std::make_shared<std::function<void()>>();
+    std::weak_ptr<std::function<void()>> weak = more;
+    *more = [sock, chunk, sent, weak] {
+      auto self = weak.lock();
+      if (!self || *sent >= kFloodBytes) return;
+      asio::async_write(*sock, asio::buffer(*chunk), [sock, chunk, sent, self](beast::error_code e, size_t n) {
+        *sent += n;
+        if (!e) (*self)();  // else the client hung up: stop
+      });
+    };
+    // Read the request first (enough to see its end), then answer.
+    auto buf = std::make_shared<std::array<char, 4096>>();
+    sock->async_read_some(asio::buffer(*buf), [sock, head, more, buf](beast::error_code e, size_t) {
+      if (e) return;
+      asio::async_write(*sock, asio::buffer(*head), [sock, head, more](beast::error_code e2, size_t) {
+        if (!e2) (*more)();
+      });
+    });
+  });
+  net::CurlMulti curl(io);
+  net::HttpResponse got;
+  bool done = false;
+  net::HttpRequest req;
+  req.method = "POST";
+  req.url = "http://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()) + "/send";
+  req.body = "{}";
+  req.timeout_ms = 20000;
+  curl.perform(req, [&](net::HttpResponse&& r) {
+    got = std::move(r);
+    done = true;
+  });
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!done && std::chrono::steady_clock::now() < give_up) io.run_one_for(std::chrono::milliseconds(50));
+  EXPECT_TRUE(done);
+  return got;
+}
+
+TEST(ProviderAnswer, OneThatRunsOnIsCutAtTheCap) {
+  for (bool announced : {true, false}) {
+    net::HttpResponse r = fetch_from_a_flood(announced);
+    EXPECT_NE(r.result, CURLE_OK) << (announced ? "announced" : "open-ended");
+    EXPECT_LE(r.body.size(), net::kMaxResponseBytes);
+    SendError e = transport_error(r);
+    EXPECT_EQ(e.code, "response_too_large") << r.error;
+    EXPECT_EQ(e.kind, SendErrorKind::unknown);
+  }
 }
 
 }  // namespace
