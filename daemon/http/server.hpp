@@ -1,6 +1,8 @@
 #pragma once
 // The HTTP listener: accepts connections and runs each as a session on its own strand,
-// with a body limit and a read deadline; requests go to handle_request().
+// with a body limit, an idle deadline (waiting for a request) and a read deadline (reading
+// one); requests go to handle_request(). The number of connections is capped below the
+// descriptor limit, and at the cap the longest-idle connection makes room for a new one.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>

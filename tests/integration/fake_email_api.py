@@ -49,6 +49,27 @@ class FakeEmailApi:
 
         self.server, self.port = serve(Handler)
 
+    def gateway_config(self, key_env, sign_env=None):
+        """The http_email gateway that sends through this fake, its API key read from the
+        environment variable `key_env`; with `sign_env`, it checks the webhooks' signature
+        with the key in that variable."""
+        receipt = {"status": "/event", "id": "/id", "map": {"delivered": "delivered", "bounced": "failed"}}
+        if sign_env:
+            receipt["signature"] = {"header": "X-Mail-Signature", "key": f"env:{sign_env}"}
+        return {"type": "http_email",
+                "url": f"http://127.0.0.1:{self.port}/v1/send",
+                "headers": {"Authorization": "Bearer {{secret.api_key}}"},
+                "secrets": {"api_key": f"env:{key_env}"},
+                "from": "vanphong@huyenuy.chauthanh.example",
+                "from_name": "Văn phòng Huyện ủy Châu Thành",
+                "message_id_domain": "herald.test",
+                "body": '{"from": "{{from}}", "from_name": "{{from_name}}", "to": "{{to}}",'
+                        ' "subject": "{{subject}}", "text": "{{text}}", "html": "{{html}}",'
+                        ' "message_id": "{{message_id}}", "webhook_url": "{{receipt_url}}"}',
+                "response": {"success_pointer": "/status", "success_value": "queued",
+                             "id_pointer": "/id", "error_pointer": "/error"},
+                "receipt": receipt}
+
     @staticmethod
     def webhook_body(event, msg_id):
         return json.dumps({"event": event, "id": msg_id,

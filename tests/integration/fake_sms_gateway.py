@@ -49,6 +49,16 @@ class FakeSmsGateway:
 
         self.server, self.port = serve(Handler)
 
+    def gateway_config(self, key_env):
+        """The http_json gateway that sends through this fake, its API key read from the
+        environment variable `key_env`."""
+        return {"type": "http_json", "url": f"http://127.0.0.1:{self.port}/send",
+                "secrets": {"api_key": f"env:{key_env}"},
+                "body": '{"ApiKey": "{{secret.api_key}}", "Phone": "{{to_national}}", "Content": "{{text}}",'
+                        ' "SmsType": "2", "CallbackUrl": "{{receipt_url}}", "RequestId": "{{token}}"}',
+                "response": {"success_pointer": "/CodeResult", "success_value": "100", "id_pointer": "/SMSID"},
+                "receipt": {"status": "/SendStatus", "map": {"2": "delivered", "3": "failed"}}}
+
     def report(self, url, sms_id):
         data = json.dumps({"SMSID": sms_id, "SendStatus": "2"}).encode()
         req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})

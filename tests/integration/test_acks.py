@@ -212,6 +212,18 @@ class LinksAndZalo(DaemonTestCase):
         return {m["To"].addresses[0].addr_spec: m.get_body(("plain",)).get_content()
                 for msgs in messages_for(self.domain).values() for m in msgs}
 
+    def link_for(self, person, number):
+        """The ack link in the mail `person` got about directive `number` (waits for it)."""
+        address = PEOPLE[person]["contacts"]["email"]
+
+        def link():
+            for to, text in self.mails().items():
+                m = re.search(r"http://\S+/ack/[A-Za-z0-9_-]+", text) if to == address and number in text else None
+                if m:
+                    return m.group(0)
+            return None
+        return wait_until(link, timeout=60, what="the email with its link")
+
     def acks(self, did, missing_ok=False):
         """{recipient id: row}; with missing_ok, {} while the directive is not taken in yet."""
         path = "/api/v1/directives/" + urllib.parse.quote(did, safe="") + "/acks"
@@ -321,15 +333,7 @@ class LinksAndZalo(DaemonTestCase):
         d = directive(f"it-links/{secrets.token_hex(3)}/159", "159-CV/HU", past,
                       channels=["email"], recipients=[{"person": "cvp-huyen-uy"}])
         self.publish(d)
-        address = PEOPLE["cvp-huyen-uy"]["contacts"]["email"]
-
-        def link():
-            for to, text in self.mails().items():
-                m = re.search(r"http://\S+/ack/[A-Za-z0-9_-]+", text) if to == address and "159" in text else None
-                if m:
-                    return m.group(0)
-            return None
-        url = wait_until(link, timeout=60, what="the email with its link")
+        url = self.link_for("cvp-huyen-uy", "159")
         self.assertEqual(self.open(url, post=True)[0], 410)
         self.assertFalse(self.acks(d["id"])["cvp-huyen-uy"]["acknowledged"])
 
@@ -338,15 +342,7 @@ class LinksAndZalo(DaemonTestCase):
         d = directive(f"it-links/{secrets.token_hex(3)}/162", "162-CV/HU", future,
                       channels=["email"], recipients=[{"person": "vt-huyen-uy"}])
         self.publish(d)
-        address = PEOPLE["vt-huyen-uy"]["contacts"]["email"]
-
-        def link():
-            for to, text in self.mails().items():
-                m = re.search(r"http://\S+/ack/[A-Za-z0-9_-]+", text) if to == address and "162" in text else None
-                if m:
-                    return m.group(0)
-            return None
-        url = wait_until(link, timeout=60, what="the email with its link")
+        url = self.link_for("vt-huyen-uy", "162")
         self.assertEqual(self.open(url)[0], 200)
         r = self.daemon.ctl("cancel", d["id"], "--reason", "Ban hành nhầm")
         self.assertEqual(r.returncode, 0, r.stderr)

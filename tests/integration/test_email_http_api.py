@@ -18,22 +18,7 @@ class EmailOverHttpApi(DaemonTestCase):
         cls.api = FakeEmailApi(API_KEY, bounce={BOUNCE})
         os.environ["HERALD_TEST_MAIL_API_KEY"] = API_KEY
         cls.extra_config = {
-            "gateways": {"mail-api": {
-                "type": "http_email",
-                "url": f"http://127.0.0.1:{cls.api.port}/v1/send",
-                "headers": {"Authorization": "Bearer {{secret.api_key}}"},
-                "secrets": {"api_key": "env:HERALD_TEST_MAIL_API_KEY"},
-                "from": "vanphong@huyenuy.chauthanh.example",
-                "from_name": "Văn phòng Huyện ủy Châu Thành",
-                "message_id_domain": "herald.test",
-                "body": '{"from": "{{from}}", "from_name": "{{from_name}}", "to": "{{to}}",'
-                        ' "subject": "{{subject}}", "text": "{{text}}", "html": "{{html}}",'
-                        ' "message_id": "{{message_id}}", "webhook_url": "{{receipt_url}}"}',
-                "response": {"success_pointer": "/status", "success_value": "queued",
-                             "id_pointer": "/id", "error_pointer": "/error"},
-                "receipt": {"status": "/event", "id": "/id",
-                            "map": {"delivered": "delivered", "bounced": "failed"}},
-            }},
+            "gateways": {"mail-api": cls.api.gateway_config("HERALD_TEST_MAIL_API_KEY")},
             "channels": {"email": {"enabled": True, "gateway": "mail-api"}},
             "dispatch": {"poll_interval": "100ms", "backoff_initial": "100ms", "backoff_max": "1s"},
         }

@@ -48,14 +48,7 @@ class ZaloThenSms(DaemonTestCase):
                              "oa_secret_key": "env:HERALD_TEST_FB_ZALO_OA",
                              "access_token": "env:HERALD_TEST_FB_ZALO_ACCESS", "template_id": "314159",
                              "template_data": {"so": "number", "trich_yeu": "subject"}},
-                "esms": {"type": "http_json", "url": f"http://127.0.0.1:{cls.sms.port}/send",
-                         "secrets": {"api_key": "env:HERALD_TEST_FB_SMS_KEY"},
-                         "body": '{"ApiKey": "{{secret.api_key}}", "Phone": "{{to_national}}",'
-                                 ' "Content": "{{text}}", "SmsType": "2", "CallbackUrl": "{{receipt_url}}",'
-                                 ' "RequestId": "{{token}}"}',
-                         "response": {"success_pointer": "/CodeResult", "success_value": "100",
-                                      "id_pointer": "/SMSID"},
-                         "receipt": {"status": "/SendStatus", "map": {"2": "delivered", "3": "failed"}}},
+                "esms": cls.sms.gateway_config("HERALD_TEST_FB_SMS_KEY"),
             },
             "channels": {"zalo": {"enabled": True, "gateway": "zalo-zns"},
                          "sms": {"enabled": True, "gateway": "esms"}},

@@ -17,15 +17,6 @@ from harness import SEED, DaemonTestCase, wait_until
 SMS_KEY = "esms-connections-key-9d2c"
 
 
-def esms(port):
-    return {"type": "http_json", "url": f"http://127.0.0.1:{port}/send",
-            "secrets": {"api_key": "env:HERALD_TEST_CONN_SMS_KEY"},
-            "body": '{"ApiKey": "{{secret.api_key}}", "Phone": "{{to_national}}", "Content": "{{text}}",'
-                    ' "SmsType": "2", "CallbackUrl": "{{receipt_url}}", "RequestId": "{{token}}"}',
-            "response": {"success_pointer": "/CodeResult", "success_value": "100", "id_pointer": "/SMSID"},
-            "receipt": {"status": "/SendStatus", "map": {"2": "delivered", "3": "failed"}}}
-
-
 def own_descriptors(n):
     """This test process needs more descriptors than the daemon it starves."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -44,7 +35,7 @@ class ConnectionsCase(DaemonTestCase):
         http = {"read_timeout": "10s", "idle_timeout": "60s"}
         if cls.max_connections:
             http["max_connections"] = cls.max_connections
-        cls.extra_config = {"gateways": {"esms": esms(cls.sms.port)},
+        cls.extra_config = {"gateways": {"esms": cls.sms.gateway_config("HERALD_TEST_CONN_SMS_KEY")},
                             "channels": {"sms": {"enabled": True, "gateway": "esms"}},
                             "http": http,
                             "dispatch": {"poll_interval": "100ms", "backoff_initial": "100ms", "backoff_max": "1s"}}

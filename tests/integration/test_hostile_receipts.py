@@ -54,29 +54,8 @@ class HostileReceipts(DaemonTestCase):
         cls.extra_config = {
             "directory": path,
             "gateways": {
-                "mail-api": {
-                    "type": "http_email",
-                    "url": f"http://127.0.0.1:{cls.mail.port}/v1/send",
-                    "headers": {"Authorization": "Bearer {{secret.api_key}}"},
-                    "secrets": {"api_key": "env:HERALD_TEST_HOSTILE_MAIL_KEY"},
-                    "from": "vanphong@huyenuy.chauthanh.example",
-                    "message_id_domain": "herald.test",
-                    "body": '{"from": "{{from}}", "to": "{{to}}", "subject": "{{subject}}", "text": "{{text}}",'
-                            ' "html": "{{html}}", "message_id": "{{message_id}}", "webhook_url": "{{receipt_url}}"}',
-                    "response": {"success_pointer": "/status", "success_value": "queued", "id_pointer": "/id"},
-                    "receipt": {"status": "/event", "id": "/id",
-                                "map": {"delivered": "delivered", "bounced": "failed"},
-                                "signature": {"header": "X-Mail-Signature",
-                                              "key": "env:HERALD_TEST_HOSTILE_SIGN_KEY"}},
-                },
-                "esms": {"type": "http_json", "url": f"http://127.0.0.1:{cls.sms.port}/send",
-                         "secrets": {"api_key": "env:HERALD_TEST_HOSTILE_SMS_KEY"},
-                         "body": '{"ApiKey": "{{secret.api_key}}", "Phone": "{{to_national}}",'
-                                 ' "Content": "{{text}}", "SmsType": "2", "CallbackUrl": "{{receipt_url}}",'
-                                 ' "RequestId": "{{token}}"}',
-                         "response": {"success_pointer": "/CodeResult", "success_value": "100",
-                                      "id_pointer": "/SMSID"},
-                         "receipt": {"status": "/SendStatus", "map": {"2": "delivered", "3": "failed"}}},
+                "mail-api": cls.mail.gateway_config("HERALD_TEST_HOSTILE_MAIL_KEY", "HERALD_TEST_HOSTILE_SIGN_KEY"),
+                "esms": cls.sms.gateway_config("HERALD_TEST_HOSTILE_SMS_KEY"),
             },
             "channels": {"email": {"enabled": True, "gateway": "mail-api"},
                          "sms": {"enabled": True, "gateway": "esms"}},
