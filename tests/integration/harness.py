@@ -490,10 +490,16 @@ class DaemonTestCase(unittest.TestCase):
     port = None  # a fixed HTTP port (Kannel's MO get-url names one); default: a free one
     private_broker = False  # True: a RabbitMQ node of its own (cls.broker), for outages
     nofile = None  # heraldd's descriptor limit (`ulimit -n`); default: inherited
+    directory = None  # a directory of the test's own (a dict, written as its YAML); default: the example
 
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="herald-it-")
+        if cls.directory is not None:
+            path = os.path.join(cls.tmp.name, "directory.yaml")
+            with open(path, "w") as f:
+                yaml.safe_dump(cls.directory, f, allow_unicode=True)
+            cls.extra_config = dict(cls.extra_config or {}, directory=path)
         cls.broker = PrivateBroker() if cls.private_broker else SHARED_BROKER
         cls.vhost = Vhost(f"it-{cls.__name__}-{secrets.token_hex(3)}", cls.broker).__enter__()
         cls.daemon = Daemon(cls.vhost, cls.tmp.name, cls.extra_config, cls.port, nofile=cls.nofile).start()

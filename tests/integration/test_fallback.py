@@ -2,10 +2,7 @@
 sends that recipient an SMS instead, once; the recipient Zalo reached gets no SMS."""
 import json
 import os
-import tempfile
 import unittest
-
-import yaml
 
 from fake_sms_gateway import FakeSmsGateway
 from fake_zalo import FakeZalo
@@ -29,19 +26,16 @@ DIRECTORY = {
 
 
 class ZaloThenSms(DaemonTestCase):
+    directory = DIRECTORY
+
     @classmethod
     def setUpClass(cls):
-        cls._tmp = tempfile.TemporaryDirectory(prefix="herald-fb-")
-        path = os.path.join(cls._tmp.name, "directory.yaml")
-        with open(path, "w") as f:
-            yaml.safe_dump(DIRECTORY, f, allow_unicode=True)
         cls.zalo = FakeZalo(APP_ID, SECRET, OA_SECRET, "access-fb", "refresh-fb", no_account={"84912000127"},
                             template_id="314159", template_params={"so", "trich_yeu"})
         cls.sms = FakeSmsGateway(SMS_KEY)
         os.environ.update(HERALD_TEST_FB_ZALO_SECRET=SECRET, HERALD_TEST_FB_ZALO_OA=OA_SECRET,
                           HERALD_TEST_FB_ZALO_ACCESS="access-fb", HERALD_TEST_FB_SMS_KEY=SMS_KEY)
         cls.extra_config = {
-            "directory": path,
             "gateways": {
                 "zalo-zns": {"type": "zalo_zns", "base_url": cls.zalo.url, "oauth_url": cls.zalo.url,
                              "app_id": APP_ID, "secret_key": "env:HERALD_TEST_FB_ZALO_SECRET",
@@ -64,7 +58,6 @@ class ZaloThenSms(DaemonTestCase):
         super().tearDownClass()
         cls.zalo.close()
         cls.sms.close()
-        cls._tmp.cleanup()
 
     def test_minus_118_falls_back_to_one_sms(self):
         d = small_directive("fallback", [{"group": "xa-thu"}])

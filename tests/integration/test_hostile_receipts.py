@@ -8,13 +8,10 @@ import hmac
 import http.client
 import json
 import os
-import tempfile
 import threading
 import time
 import unittest
 import urllib.parse
-
-import yaml
 
 from fake_email_api import FakeEmailApi
 from fake_sms_gateway import FakeSmsGateway
@@ -38,12 +35,10 @@ DIRECTORY = {
 
 
 class HostileReceipts(DaemonTestCase):
+    directory = DIRECTORY
+
     @classmethod
     def setUpClass(cls):
-        cls._tmp = tempfile.TemporaryDirectory(prefix="herald-hostile-")
-        path = os.path.join(cls._tmp.name, "directory.yaml")
-        with open(path, "w") as f:
-            yaml.safe_dump(DIRECTORY, f, allow_unicode=True)
         # The provider takes the mail and reports nothing by itself: the deliveries stay
         # `sent`, where a bounce would fail them and start the fallback SMS.
         cls.mail = FakeEmailApi(API_KEY, report=False, sign_key=SIGN_KEY)
@@ -52,7 +47,6 @@ class HostileReceipts(DaemonTestCase):
                "HERALD_TEST_HOSTILE_SMS_KEY": SMS_KEY}
         os.environ.update(env)
         cls.extra_config = {
-            "directory": path,
             "gateways": {
                 "mail-api": cls.mail.gateway_config("HERALD_TEST_HOSTILE_MAIL_KEY", "HERALD_TEST_HOSTILE_SIGN_KEY"),
                 "esms": cls.sms.gateway_config("HERALD_TEST_HOSTILE_SMS_KEY"),
@@ -75,7 +69,6 @@ class HostileReceipts(DaemonTestCase):
         super().tearDownClass()
         cls.mail.close()
         cls.sms.close()
-        cls._tmp.cleanup()
 
     @classmethod
     def rows(cls):
