@@ -71,6 +71,29 @@ std::optional<json::value> api_call(const Options& o, const std::string& path,
 
 std::optional<json::value> api_get(const Options& o, const std::string& path) { return api_call(o, path, std::nullopt); }
 
+std::optional<json::value> api_get_all(const Options& o, const std::string& path, const std::string& key,
+                                      const std::string& cursor_param) {
+  const std::string base = path + (path.find('?') == std::string::npos ? "?" : "&") + "limit=1000";
+  json::array all;
+  std::string cursor;
+  for (;;) {
+    auto page = api_get(o, cursor.empty() ? base : base + "&" + cursor_param + "=" + encode_segment(cursor));
+    if (!page) return std::nullopt;
+    if (!page->is_object() || !page->as_object().contains(key) || !page->at(key).is_array()) {
+      std::cerr << "heraldctl: " << path << ": the API's answer has no \"" << key << "\" list\n";
+      return std::nullopt;
+    }
+    for (auto& v : page->as_object()[key].as_array()) all.push_back(std::move(v));
+    const json::value* next = page->as_object().if_contains("next");
+    if (!next || !next->is_string() || next->get_string().empty()) {
+      page->as_object()[key] = std::move(all);
+      page->as_object().erase("next");
+      return page;
+    }
+    cursor = std::string(next->get_string());
+  }
+}
+
 std::optional<json::value> api_post(const Options& o, const std::string& path, const json::object& body) {
   return api_call(o, path, json::serialize(body));
 }

@@ -49,6 +49,11 @@ int directory(const Options& o);
 // ---- heraldd's admin API (api.cpp) -------------------------------------------------------
 /// GET a path of the admin API; prints the reason and returns nullopt on any failure.
 std::optional<boost::json::value> api_get(const Options& o, const std::string& path);
+/// GET every page of a listing: `path` (with its own query, if any) a page of at most 1,000
+/// at a time, following each page's "next" cursor as `cursor_param`, the arrays under
+/// `key` joined; the last page's other fields are kept. nullopt as api_get.
+std::optional<boost::json::value> api_get_all(const Options& o, const std::string& path, const std::string& key,
+                                              const std::string& cursor_param = "after");
 /// POST a JSON body to a path of the admin API; the same.
 std::optional<boost::json::value> api_post(const Options& o, const std::string& path, const boost::json::object& body);
 /// A directive id as one percent-encoded path segment.

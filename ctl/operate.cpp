@@ -34,8 +34,12 @@ int replay(const Options& o) {
     return kOk;
   }
   const auto& r = v->as_object();
+  const bool pending = r.contains("pending") && r.at("pending").is_bool() && r.at("pending").as_bool();
   std::cout << (o.dry_run ? "would replay " + str(r.at("would_replay")) : "replayed " + str(r.at("replayed")))
-            << " deliveries of " << o.args[1] << "\n";
+            << " deliveries of " << o.args[1]
+            << (pending ? " so far; heraldd replays the rest in batches (heraldctl status shows them)" : "") << "\n";
+  if (o.dry_run && r.contains("matching") && r.at("matching").as_int64() > static_cast<int64_t>(r.at("deliveries").as_array().size()))
+    std::cout << "(the first " << r.at("deliveries").as_array().size() << " of " << str(r.at("matching")) << " listed)\n";
   ctl::Table t({"RECIPIENT", "CHANNEL", "WAS", "TO", "NOTE"});
   for (const auto& d : r.at("deliveries").as_array()) {
     const std::string old_address = str(d.at("old_address")), address = str(d.at("address"));
@@ -63,6 +67,9 @@ int cancel(const Options& o) {
   }
   const auto& r = v->as_object();
   if (r.at("already_cancelled").as_bool()) std::cout << o.args[1] << " was already cancelled\n";
+  else if (r.contains("pending") && r.at("pending").as_bool())
+    std::cout << "cancelled " << o.args[1] << ": nothing more of it is sent; " << str(r.at("cancelled_deliveries"))
+              << " deliveries held back so far, heraldd holds back the rest in batches\n";
   else
     std::cout << "cancelled " << o.args[1] << ": " << str(r.at("cancelled_deliveries")) << " deliveries held back, "
               << str(r.at("in_flight")) << " already on their way\n";

@@ -86,13 +86,16 @@ int deliveries(const Options& o) {
       std::cerr << "heraldctl: " << *t << " is not an RFC 3339 time (e.g. 2021-07-12T08:00:00+07:00)\n";
       return kUsage;
     }
-  auto v = api_get(o, "/api/v1/directives/" + encode_segment(o.args[1]) + "/deliveries");
+  // State, channel and recipient are filtered by heraldd; the time window here.
+  std::string query;
+  if (!o.state_filter.empty()) query += "&state=" + o.state_filter;
+  if (!o.channel_filter.empty()) query += "&channel=" + o.channel_filter;
+  if (!o.recipient_filter.empty()) query += "&recipient=" + encode_segment(o.recipient_filter);
+  if (!query.empty()) query[0] = '?';
+  auto v = api_get_all(o, "/api/v1/directives/" + encode_segment(o.args[1]) + "/deliveries" + query, "deliveries");
   if (!v) return kFailed;
   json::array kept;
   for (const auto& d : v->at("deliveries").as_array()) {
-    if (!o.state_filter.empty() && str(d.at("state")) != o.state_filter) continue;
-    if (!o.channel_filter.empty() && str(d.at("channel")) != o.channel_filter) continue;
-    if (!o.recipient_filter.empty() && str(d.at("recipient").at("id")) != o.recipient_filter) continue;
     // Last change within [--since, --until] (RFC 3339).
     if (!o.since.empty() || !o.until.empty()) {
       auto at = parse_rfc3339(str(d.at("updated_at")));
@@ -122,7 +125,8 @@ int acks(const Options& o) {
     std::cerr << "heraldctl acks: expects one ID\n";
     return kUsage;
   }
-  auto v = api_get(o, "/api/v1/directives/" + encode_segment(o.args[1]) + "/acks" + (o.missing ? "?missing=1" : ""));
+  auto v = api_get_all(o, "/api/v1/directives/" + encode_segment(o.args[1]) + "/acks" + (o.missing ? "?missing=1" : ""),
+                       "recipients");
   if (!v) return kFailed;
   if (o.json) {
     std::cout << json::serialize(*v) << "\n";
@@ -163,9 +167,9 @@ int export_csv(const Options& o) {
     return kUsage;
   }
   const std::string base = "/api/v1/directives/" + encode_segment(o.args[1]);
-  auto deliveries = api_get(o, base + "/deliveries");
+  auto deliveries = api_get_all(o, base + "/deliveries", "deliveries");
   if (!deliveries) return kFailed;
-  auto acks = api_get(o, base + "/acks");
+  auto acks = api_get_all(o, base + "/acks", "recipients");
   if (!acks) return kFailed;
   std::map<std::string, const json::object*> ack_of;
   for (const auto& r : acks->at("recipients").as_array())

@@ -3,7 +3,9 @@
 // holds the running parts, builds them in order by named steps, and stops them in reverse
 // (members are declared in the order they are built, so they are destroyed the other way).
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 
 #include <boost/asio/io_context.hpp>
@@ -23,6 +25,7 @@
 #include "http/server.hpp"
 #include "intake/consumer.hpp"
 #include "intake/intake.hpp"
+#include "operations/operations.hpp"
 #include "loudspeaker/announcer.hpp"
 #include "net/curl_multi.hpp"
 #include "store/store.hpp"
@@ -55,6 +58,7 @@ class Heraldd {
       log::error("cannot resume dispatch: ", e.what());
       return 1;
     }
+    if (!resume_operations()) return 1;
     consumer_->start();
     systemd::notify("READY=1\nSTATUS=taking in directives");
     keep_watchdog_fed();
@@ -64,6 +68,8 @@ class Heraldd {
     ::signal(SIGPIPE, SIG_IGN);
     io_.run();
     followup_thread_.join();  // a pass under way ends before the store goes
+    workers_.join();          // so does every request being answered
+    intake_thread_.join();    // and an API publish (finished at the next start if cut short)
     writer_->stop();          // what is queued (outcomes of finished sends) is committed first
     consumer_->stop();
     log::info("stopped");
@@ -88,9 +94,38 @@ class Heraldd {
                 " ms)");
     else
       log::info("store open: ", cfg_.store.path);
+    if (!seal_store_secrets()) return false;
     // The dispatcher's claims and outcomes and the receipts' updates, committed in batches
     // on a thread of their own.
     writer_ = std::make_unique<StoreWriter>(*store_, io_);
+    return true;
+  }
+
+  // What the store keeps secret for heraldd (the ack links' signing secret, rotating
+  // gateway tokens) is sealed with the store key when systemd passes one as the credential
+  // `store-key` ($CREDENTIALS_DIRECTORY/store-key: LoadCredential= in the unit).
+  bool seal_store_secrets() {
+    const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
+    const std::string path = dir ? std::string(dir) + "/store-key" : std::string();
+    std::error_code ec;
+    if (path.empty() || !std::filesystem::exists(path, ec)) {
+      log::info("store secrets kept unsealed: no credential store-key");
+      return true;
+    }
+    std::string error;
+    auto seal = SecretSeal::from_file(path, error);
+    if (!seal) {
+      log::error("cannot read the store key: ", error);
+      return false;
+    }
+    try {
+      const size_t n = store_->seal_gateway_state(std::make_shared<const SecretSeal>(std::move(*seal)));
+      log::info("store secrets sealed with the credential store-key",
+                n > 0 ? "; " + std::to_string(n) + " kept unsealed before are sealed now" : std::string());
+    } catch (const StoreError& e) {
+      log::error("cannot seal the store's secrets: ", e.what());
+      return false;
+    }
     return true;
   }
 
@@ -150,7 +185,30 @@ class Heraldd {
     return true;
   }
 
+  // Cancels and replays a stop cut short go on in batches; directives whose intake it cut
+  // short (published through the API: no broker delivers them again) are finished on the
+  // intake's thread.
+  bool resume_operations() {
+    try {
+      operations_->resume();
+    } catch (const StoreError& e) {
+      log::error("cannot resume cancels and replays: ", e.what());
+      return false;
+    }
+    asio::post(intake_thread_, [this] {
+      try {
+        if (size_t n = intake_->resume(); n > 0) log::info(n, " directives' intake finished after a stop");
+      } catch (const StoreError& e) {
+        ++metrics_.store_errors;
+        log::error("cannot finish the intakes a stop cut short: ", e.what(), "; the next start tries again");
+      }
+    });
+    return true;
+  }
+
   bool serve_http() {
+    operations_ = std::make_unique<Operations>(*store_, writer_.get(), &io_, [this] { return directory(); },
+                                               [this] { dispatcher_->kick(); });
     api_ = std::make_unique<http::ApiContext>(http::ApiContext{
         .store = *store_,
         .metrics = metrics_,
@@ -163,9 +221,15 @@ class Heraldd {
         .announcer = announcer_.get(),
         .ack_secret = ack_secret_,
         .on_queued = [this] { dispatcher_->kick(); },
-        .publish = [this](std::string_view body) { return intake_->take(body); },
+        .publish =
+            [this](std::string body, std::function<void(IntakeResult)> done) {
+              asio::post(intake_thread_, [this, body = std::move(body), done = std::move(done)] { done(intake_->take(body)); });
+            },
         .reload_directory = [this] { return reload_directory(); },
         .writer = writer_.get(),
+        .operations = operations_.get(),
+        .workers = &workers_,
+        .downloads = std::make_shared<http::DownloadSlots>(cfg_.http.downloads_per_address),
     });
     server_ = std::make_unique<http::Server>(io_, cfg_.http, *api_);
     try {
@@ -284,6 +348,10 @@ class Heraldd {
   std::unique_ptr<loudspeaker::AudioCache> audio_;
   std::unique_ptr<loudspeaker::Announcer> announcer_;
   std::string ack_secret_;
+  std::unique_ptr<Operations> operations_;
+  // Requests are answered here, off the loop (http/api.hpp); API publishes on the intake's.
+  asio::thread_pool workers_{2};
+  asio::thread_pool intake_thread_{1};
   std::unique_ptr<http::ApiContext> api_;
   std::unique_ptr<http::Server> server_;
   asio::steady_timer watchdog_{io_};

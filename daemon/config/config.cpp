@@ -73,6 +73,7 @@ void read_http(MapReader& r, HttpConfig& h) {
   if (auto v = r.positive_duration_ms("read_timeout")) h.read_timeout_ms = *v;
   if (auto v = r.integer("max_connections", 1, 100'000)) h.max_connections = static_cast<int>(*v);
   if (auto v = r.positive_duration_ms("idle_timeout")) h.idle_timeout_ms = *v;
+  if (auto v = r.integer("downloads_per_address", 1, 100000)) h.downloads_per_address = static_cast<int>(*v);
   YAML::Node tokens = r.child("admin_tokens");
   if (tokens.IsDefined()) {
     if (!tokens.IsSequence()) {

@@ -48,6 +48,7 @@ struct HttpConfig {
   int64_t read_timeout_ms = 10000;
   int max_connections = 1024;  // open HTTP connections, at most; see connection_cap()
   int64_t idle_timeout_ms = 5000;  // a keep-alive connection waiting for its next request
+  int downloads_per_address = 8;   // audio files one client address may be fetching at once
   std::vector<AdminToken> admin_tokens;
 };
 

@@ -203,7 +203,7 @@ void Dispatcher::claim(Lane& lane, size_t want, int64_t now) {
         }
         return c;
       },
-      [this, &lane, want](std::optional<Claim>&& c, const std::string& error) {
+      [this, &lane, want, now](std::optional<Claim>&& c, const std::string& error) {
         lane.claiming = false;
         if (!error.empty()) {
           ++metrics_.store_errors;
@@ -216,16 +216,22 @@ void Dispatcher::claim(Lane& lane, size_t want, int64_t now) {
           release_unsent(std::move(ids));
           return;
         }
-        claimed(lane, want, std::move(*c));
+        claimed(lane, want, now, std::move(*c));
       });
 }
 
-void Dispatcher::claimed(Lane& lane, size_t want, Claim&& c) {
-  if (c.deliveries.size() < want)
-    lane.drained_until_ms = c.next_due_ms ? *c.next_due_ms : now_ms() + cfg_.dispatch.poll_interval_ms;
+void Dispatcher::claimed(Lane& lane, size_t want, int64_t claimed_at, Claim&& c) {
+  if (c.deliveries.size() < want) {
+    // The claim took all it could. Work due by then that it left is not claimable now (a
+    // cancelled directive whose deliveries are being cancelled in batches; rows another
+    // instance holds): look again after a poll interval, not at once (that would spin).
+    const int64_t next = c.next_due_ms && *c.next_due_ms > claimed_at ? *c.next_due_ms
+                                                                       : now_ms() + cfg_.dispatch.poll_interval_ms;
+    lane.drained_until_ms = next;
+    arm_timer(next - now_ms());
+  }
   for (auto& d : c.deliveries) lane.ready.push_back(std::move(d));
   request_pump();
-  if (c.deliveries.size() < want && c.next_due_ms) arm_timer(*c.next_due_ms - now_ms());
 }
 
 void Dispatcher::record(int64_t delivery_id, TransitionRequest t, Lane* accepted_by) {

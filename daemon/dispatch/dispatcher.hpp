@@ -65,7 +65,7 @@ class Dispatcher {
 
   void pump();
   void claim(Lane& lane, size_t want, int64_t now);
-  void claimed(Lane& lane, size_t want, Claim&& c);
+  void claimed(Lane& lane, size_t want, int64_t claimed_at, Claim&& c);
   void request_pump();
   /// Pumps again in `delay_ms` at the latest (an earlier wake-up stands).
   void arm_timer(int64_t delay_ms);

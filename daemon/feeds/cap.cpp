@@ -1,5 +1,7 @@
 #include "feeds/cap.hpp"
 
+#include "text/vietnamese.hpp"
+
 #include "core/time.hpp"
 
 namespace herald::feeds {
@@ -102,10 +104,14 @@ void header(Xml& x, const std::string& identifier, const CapFeedConfig& cfg, con
 
 }  // namespace
 
-std::string xml_escape(std::string_view s) {
+std::string xml_escape(std::string_view raw) {
+  // Well-formed UTF-8 first (each bad byte U+FFFD): a parser refuses the whole document
+  // for one bad byte, and these come from outside.
+  const std::string s = utf8_clean(raw);
   std::string out;
   out.reserve(s.size());
-  for (char c : s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
     switch (c) {
       case '&': out += "&amp;"; break;
       case '<': out += "&lt;"; break;
@@ -113,8 +119,13 @@ std::string xml_escape(std::string_view s) {
       case '"': out += "&quot;"; break;
       case '\'': out += "&apos;"; break;
       default:
-        // XML 1.0 allows no control characters but tab, LF and CR.
+        // XML 1.0 allows no control characters but tab, LF and CR, and not U+FFFE or U+FFFF.
         if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n' && c != '\r') break;
+        if (static_cast<unsigned char>(c) == 0xEF && i + 2 < s.size() && static_cast<unsigned char>(s[i + 1]) == 0xBF &&
+            (static_cast<unsigned char>(s[i + 2]) & 0xFE) == 0xBE) {
+          i += 2;
+          break;
+        }
         out += c;
     }
   }

@@ -3,7 +3,7 @@
 
 namespace herald::http {
 
-std::string metrics_text(ApiContext& ctx) {
+std::string metrics_text(ApiContext& ctx, const std::string& loop_part) {
   const Metrics& m = ctx.metrics;
   std::string out;
   auto counter = [&](const char* name, const char* help, const std::string& labels, uint64_t v) {
@@ -53,7 +53,12 @@ std::string metrics_text(ApiContext& ctx) {
   counter("herald_receipts_total", "", "{outcome=\"unchanged\"}", m.receipts_unchanged);
   counter("herald_receipts_total", "", "{outcome=\"ignored\"}", m.receipts_ignored);
   counter("herald_receipts_total", "", "{outcome=\"rejected\"}", m.receipts_rejected);
-  if (ctx.extra_metrics) out += ctx.extra_metrics();
+  if (ctx.operations) {
+    out += "# HELP herald_operations_running Cancels and replays with batches still to run.\n"
+           "# TYPE herald_operations_running gauge\n";
+    out += "herald_operations_running " + std::to_string(ctx.operations->running()) + "\n";
+  }
+  out += loop_part;
   return out;
 }
 

@@ -12,6 +12,7 @@
 
 #include "core/log.hpp"
 #include "core/time.hpp"
+#include "http/file_body.hpp"
 
 namespace herald::http {
 
@@ -119,10 +120,22 @@ class Session : public std::enable_shared_from_this<Session> {
     const bool head = req->method() == bhttp::verb::head;
     // A receipt is answered once committed, later on this loop; the session reads its
     // next request only after writing this answer.
-    handle_request_async(std::move(req), ctx_, [self = shared_from_this(), head](Response&& res) {
-      if (head) res.body().clear();
-      asio::dispatch(self->stream_.get_executor(),
-                     [self, res = std::make_shared<Response>(std::move(res))]() mutable { self->write(std::move(*res)); });
+    handle_request_async(std::move(req), ctx_, [self = shared_from_this(), head](Reply&& reply) {
+      auto out = std::make_shared<Reply>(std::move(reply));
+      if (head) {
+        // The headers a GET would get, no body: a file is not even opened.
+        if (auto* f = std::get_if<FileResponse>(out.get())) {
+          Response res = std::move(f->head);
+          res.content_length(f->length);
+          *out = std::move(res);
+        } else {
+          std::get<Response>(*out).body().clear();
+        }
+      }
+      asio::dispatch(self->stream_.get_executor(), [self, out]() mutable {
+        if (auto* f = std::get_if<FileResponse>(out.get())) return self->write_file(std::move(*f));
+        self->write(std::move(std::get<Response>(*out)));
+      });
     });
   }
 
@@ -131,6 +144,39 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.expires_after(std::chrono::milliseconds(cfg_.read_timeout_ms));
     bhttp::async_write(stream_, *sp, [self = shared_from_this(), sp](beast::error_code ec, size_t) {
       if (ec || !sp->keep_alive()) return self->close();
+      self->await();
+    });
+  }
+
+  // A file's slice, from disk a few kilobytes at a time. The deadline grows with the
+  // slice (the read timeout, plus a second per 16 KiB: a phone on a slow link gets there);
+  // a client that stops reading is cut off at it, having cost a buffer and a descriptor.
+  void write_file(FileResponse&& f) {
+    beast::error_code ec;
+    auto msg = std::make_shared<bhttp::response<FileSliceBody>>(std::piecewise_construct, std::make_tuple(),
+                                                                std::make_tuple(f.head.result(), f.head.version()));
+    msg->body().file.open(f.path.c_str(), beast::file_mode::scan, ec);
+    if (ec) {
+      Response res{bhttp::status::not_found, f.head.version()};
+      res.set(bhttp::field::content_type, "application/json");
+      res.body() = "{\"error\":\"no such audio\"}";
+      res.keep_alive(f.head.keep_alive());
+      res.prepare_payload();
+      return write(std::move(res));
+    }
+    for (const auto& field : f.head) msg->set(field.name_string(), field.value());
+    msg->keep_alive(f.head.keep_alive());
+    msg->body().offset = f.offset;
+    msg->body().length = f.length;
+    msg->prepare_payload();
+    // The kernel keeps at most this much of a download queued for the client (the default
+    // grows to megabytes on a fast link): a client that stops reading holds the rest back
+    // in the file, not in memory, and the download keeps its slot until it ends.
+    stream_.socket().set_option(asio::socket_base::send_buffer_size(64 * 1024), ec);
+    stream_.expires_after(std::chrono::milliseconds(cfg_.read_timeout_ms) +
+                          std::chrono::seconds(static_cast<int64_t>(f.length / 16384)));
+    bhttp::async_write(stream_, *msg, [self = shared_from_this(), msg, hold = std::move(f.hold)](beast::error_code e, size_t) {
+      if (e || !msg->keep_alive()) return self->close();
       self->await();
     });
   }

@@ -87,4 +87,17 @@ IntakeResult Intake::take(std::string_view body) {
   }
 }
 
+size_t Intake::resume() {
+  size_t n = 0;
+  for (const std::string& id : store_.unfinished_intakes()) {
+    auto kept = store_.taken_in(id);
+    if (!kept || kept->complete) continue;  // finished meanwhile (the broker's copy)
+    log::info("directive ", id, ": finishing an intake a stop cut short");
+    IntakeResult r = take(kept->raw);
+    if (r.kind == IntakeResult::Kind::retry) throw StoreError(r.reason);
+    ++n;
+  }
+  return n;
+}
+
 }  // namespace herald

@@ -31,6 +31,9 @@ class Intake {
       : store_(store), directory_(std::move(directory)), config_(config), metrics_(metrics) {}
 
   IntakeResult take(std::string_view body);
+  /// Finishes the intakes a stop cut short, from the bodies the store kept (the same
+  /// take(), so each delivery is added once). Returns how many. Throws StoreError.
+  size_t resume();
   /// Called after a new directive's deliveries are committed (wakes the dispatcher).
   void on_committed(std::function<void()> fn) { on_committed_ = std::move(fn); }
   /// Called (on the consumer thread) when the store refused a directive's commit.

@@ -7,7 +7,7 @@
 
 namespace herald::migrations {
 
-inline constexpr std::array<const char*, 8> kSqlite{
+inline constexpr std::array<const char*, 9> kSqlite{
     // 1: directives, deliveries, append-only events.
     R"sql(
 CREATE TABLE directives (
@@ -207,13 +207,35 @@ CREATE INDEX receipt_keys_at ON receipt_keys(at_ms);
 INSERT INTO receipt_keys(key, at_ms) SELECT 'zalo:' || event || ':' || msg_id, at_ms FROM zalo_events;
 DROP TABLE zalo_events;
 )sql",
+    // 9: a replay is a job kept until its batches are done, so that a stop cannot cut it
+    // short (an operator's replay of a large directive runs in bounded transactions).
+    R"sql(
+CREATE TABLE replay_jobs (
+  id            INTEGER PRIMARY KEY,
+  directive_id  TEXT NOT NULL REFERENCES directives(id),
+  states        TEXT NOT NULL,
+  channel       TEXT NOT NULL,
+  recipient_id  TEXT NOT NULL,
+  by_name       TEXT NOT NULL,
+  reason        TEXT NOT NULL,
+  cursor        INTEGER NOT NULL,
+  replayed      INTEGER NOT NULL,
+  skipped       INTEGER NOT NULL,
+  done          INTEGER NOT NULL,
+  created_ms    INTEGER NOT NULL
+);
+CREATE INDEX replay_jobs_open ON replay_jobs(directive_id) WHERE done = 0;
+-- A directive's deliveries in id order: a page of a listing, a batch of a cancel or a
+-- replay, each costs its own rows however large the directive.
+CREATE INDEX deliveries_directive ON deliveries(directive_id, id);
+)sql",
 };
 
 // PostgreSQL: the SQLite schema as it stood at version 7, in one step, plus what several
 // instances need to share it: their leases, and the gateways' shared rate limits. Text
 // compares bytewise (COLLATE "C"), as SQLite's does: ids sort the same on both, and a
 // receipt token's selector range (token >= s AND token < s || x'7f') holds.
-inline constexpr std::array<const char*, 3> kPostgres{
+inline constexpr std::array<const char*, 4> kPostgres{
     R"sql(
 CREATE TABLE directives (
   id               TEXT COLLATE "C" PRIMARY KEY,
@@ -383,6 +405,25 @@ BEGIN
   END IF;
 END $$;
 CREATE UNIQUE INDEX deliveries_once ON deliveries(directive_id, recipient_id, channel, purpose, md5(note));
+)sql",
+    // 4: SQLite's step 9 (replays as jobs a stop does not cut short).
+    R"sql(
+CREATE TABLE replay_jobs (
+  id            BIGSERIAL PRIMARY KEY,
+  directive_id  TEXT COLLATE "C" NOT NULL REFERENCES directives(id),
+  states        TEXT COLLATE "C" NOT NULL,
+  channel       TEXT COLLATE "C" NOT NULL,
+  recipient_id  TEXT COLLATE "C" NOT NULL,
+  by_name       TEXT COLLATE "C" NOT NULL,
+  reason        TEXT COLLATE "C" NOT NULL,
+  cursor        BIGINT NOT NULL,
+  replayed      BIGINT NOT NULL,
+  skipped       BIGINT NOT NULL,
+  done          BIGINT NOT NULL,
+  created_ms    BIGINT NOT NULL
+);
+CREATE INDEX replay_jobs_open ON replay_jobs(directive_id) WHERE done = 0;
+CREATE INDEX deliveries_directive ON deliveries(directive_id, id);
 )sql",
 };
 

@@ -115,9 +115,67 @@ struct ReplayItem {
 struct CancelOutcome {
   bool found = false;
   bool already = false;     // cancelled before: nothing changed now
-  size_t cancelled = 0;     // deliveries that had not left yet, now `cancelled`
-  size_t in_flight = 0;     // already sent or being sent: they stay as they are
   int64_t cancelled_at_ms = 0;
+};
+
+/// One batch of a cancel: a directive's deliveries that had not left yet, now `cancelled`.
+struct CancelBatch {
+  size_t cancelled = 0;
+  int64_t after = 0;     // where the next batch starts (a delivery id)
+  bool done = false;     // none waits any more
+  size_t in_flight = 0;  // when done: already sent or being sent; they stay as they are
+};
+
+/// Where a replay stands: the operator's request, and how far its batches got (deliveries
+/// are taken in id order, each batch after `cursor`).
+struct ReplayJob {
+  int64_t id = 0;
+  std::string directive_id;
+  ReplayFilter filter;
+  std::string by;
+  std::string reason;
+  int64_t cursor = 0;
+  int64_t replayed = 0;  // sent again so far
+  int64_t skipped = 0;   // matched, but the directory has no contact on that channel
+  bool done = false;
+};
+
+/// A page of a directive's deliveries: those after the cursor (a delivery id), in id
+/// order, matching every filter given. `limit` 0 takes them all (inside heraldd and its
+/// tests; the API always gives one, at most 1,000).
+struct DeliveryQuery {
+  int64_t after = 0;
+  size_t limit = 0;
+  std::optional<DeliveryState> state;
+  std::optional<Channel> channel;
+  std::string recipient_id;
+};
+
+/// A page of a directive's audit trail: events after the cursor (an event id).
+struct EventQuery {
+  int64_t after = 0;
+  size_t limit = 0;
+  std::optional<int64_t> delivery_id;
+};
+
+/// A page of who was asked to acknowledge: recipients after the cursor (a recipient id).
+struct AckQuery {
+  std::string after;
+  size_t limit = 0;
+  bool missing_only = false;
+};
+
+/// What the public feed is made of: the public directives received since a time, how many,
+/// and when the last was received and cancelled (0: none).
+struct PublicStamp {
+  int64_t count = 0;
+  int64_t last_received_ms = 0;
+  int64_t last_cancelled_ms = 0;
+};
+
+struct AckTotals {
+  int64_t acknowledged = 0;
+  int64_t missing = 0;
 };
 
 struct DirectiveDetail {

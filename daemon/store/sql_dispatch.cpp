@@ -1,5 +1,7 @@
 // Dispatch's part of the store: claims, outcomes, what a stop or a crash left in flight,
 // fallbacks whose receipt never came, and the gateways' persisted credentials.
+#include <array>
+
 #include "core/time.hpp"
 #include "store/sql_store.hpp"
 
@@ -19,6 +21,8 @@ std::vector<ClaimedDelivery> SqlStore::claim_due(Channel channel, const std::str
               "SELECT id, directive_id, recipient_id, address, token, attempts, state, recipient_name,"
               " purpose, note FROM deliveries INDEXED BY deliveries_due"
               " WHERE channel = ?1 AND state IN ('queued', 'retrying') AND next_attempt_ms <= ?2"
+              " AND NOT EXISTS (SELECT 1 FROM directives c WHERE c.id = deliveries.directive_id"
+              " AND c.cancelled_at_ms IS NOT NULL)"
               " ORDER BY urgency_rank DESC, next_attempt_ms, id LIMIT ?3");
   q.bind(1, to_string(channel)).bind(2, now).bind(3, static_cast<int64_t>(limit));
   std::vector<ClaimedDelivery> out;
@@ -52,6 +56,8 @@ std::vector<ClaimedDelivery> SqlStore::claim_due_shared(Channel channel, const s
   Statement q(*db_,
               "WITH c AS (SELECT id, state, next_attempt_ms FROM deliveries"
               "   WHERE channel = ?1 AND state IN ('queued', 'retrying') AND next_attempt_ms <= ?2"
+              "   AND NOT EXISTS (SELECT 1 FROM directives x WHERE x.id = deliveries.directive_id"
+              "   AND x.cancelled_at_ms IS NOT NULL)"
               "   ORDER BY urgency_rank DESC, next_attempt_ms, id LIMIT ?3 FOR UPDATE SKIP LOCKED),"
               " u AS (UPDATE deliveries d SET state = 'sending', attempts = d.attempts + 1, gateway = ?4,"
               "   sending_since_ms = ?2, updated_at_ms = ?2, claimed_by = ?5 FROM c WHERE d.id = c.id"
@@ -181,7 +187,7 @@ std::map<std::string, std::string> SqlStore::gateway_state(const std::string& ga
   Statement q(*db_, "SELECT key, value FROM gateway_state WHERE gateway = ?1");
   q.bind(1, gateway);
   std::map<std::string, std::string> out;
-  while (q.step()) out[q.text(0)] = q.text(1);
+  while (q.step()) out[q.text(0)] = opened(gateway, q.text(0), q.text(1));
   return out;
 }
 
@@ -195,7 +201,7 @@ void SqlStore::put_gateway_state(const std::string& gateway,
                " ON CONFLICT(gateway, key) DO UPDATE SET value = excluded.value,"
                " updated_at_ms = excluded.updated_at_ms");
   for (const auto& [k, v] : values) {
-    up.bind(1, gateway).bind(2, k).bind(3, v).bind(4, now_ms());
+    up.bind(1, gateway).bind(2, k).bind(3, sealed(gateway, k, v)).bind(4, now_ms());
     up.run();
   }
   tx.commit();
@@ -208,11 +214,48 @@ std::string SqlStore::keep_first_gateway_state(const std::string& gateway, const
   Statement ins(*db_,
                 "INSERT INTO gateway_state(gateway, key, value, updated_at_ms) VALUES (?1, ?2, ?3, ?4)"
                 " ON CONFLICT(gateway, key) DO NOTHING");
-  ins.bind(1, gateway).bind(2, key).bind(3, value).bind(4, now_ms());
+  ins.bind(1, gateway).bind(2, key).bind(3, sealed(gateway, key, value)).bind(4, now_ms());
   ins.run();
   Statement q(*db_, "SELECT value FROM gateway_state WHERE gateway = ?1 AND key = ?2");
   q.bind(1, gateway).bind(2, key);
-  return q.step() ? q.text(0) : value;
+  return q.step() ? opened(gateway, key, q.text(0)) : value;
+}
+
+std::string SqlStore::sealed(const std::string& gateway, const std::string& key, const std::string& value) const {
+  return seal_ ? seal_->seal(value, gateway + "." + key) : value;
+}
+
+std::string SqlStore::opened(const std::string& gateway, const std::string& key, const std::string& value) const {
+  if (!SecretSeal::is_sealed(value)) return value;
+  if (!seal_)
+    throw StoreError("gateway state " + gateway + "." + key + " is sealed with a store key and heraldd has none"
+                     " (the credential store-key: docs/operations.md)");
+  auto plain = seal_->open(value, gateway + "." + key);
+  if (!plain)
+    throw StoreError("gateway state " + gateway + "." + key + " does not open with this store key (another"
+                     " key sealed it, or it was altered)");
+  return *plain;
+}
+
+size_t SqlStore::seal_gateway_state(std::shared_ptr<const SecretSeal> seal) {
+  std::lock_guard lock(mu_);
+  seal_ = std::move(seal);
+  if (!seal_) return 0;
+  check_batch();
+  Transaction tx(*db_);
+  std::vector<std::array<std::string, 3>> plain;
+  {
+    Statement q(*db_, "SELECT gateway, key, value FROM gateway_state");
+    while (q.step())
+      if (!SecretSeal::is_sealed(q.text(2))) plain.push_back({q.text(0), q.text(1), q.text(2)});
+  }
+  Statement up(*db_, "UPDATE gateway_state SET value = ?3 WHERE gateway = ?1 AND key = ?2");
+  for (const auto& [gateway, key, value] : plain) {
+    up.bind(1, gateway).bind(2, key).bind(3, sealed(gateway, key, value));
+    up.run();
+  }
+  tx.commit();
+  return plain.size();
 }
 
 std::optional<StoredDirective> SqlStore::directive_to_send(const std::string& id) {

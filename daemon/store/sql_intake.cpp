@@ -125,6 +125,14 @@ std::optional<IntakeStore::TakenIn> SqlStore::taken_in(const std::string& id) {
   return TakenIn{q.text(0), q.int64(1) != 0};
 }
 
+std::vector<std::string> SqlStore::unfinished_intakes() {
+  std::lock_guard lock(idb_ ? imu_ : mu_);
+  Statement q(intake_db(), "SELECT id FROM directives WHERE intake_complete = 0 ORDER BY received_at_ms, id");
+  std::vector<std::string> out;
+  while (q.step()) out.push_back(q.text(0));
+  return out;
+}
+
 // The directive's row (not yet complete) and its ack code.
 void SqlStore::insert_directive(sql::Connection& db, const Directive& d, std::string_view raw, int64_t now) {
   Statement ins(db,

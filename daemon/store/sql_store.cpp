@@ -118,11 +118,13 @@ TransitionResult SqlStore::transition_locked(int64_t id, const TransitionRequest
 int64_t SqlStore::spawn_fallback(int64_t id, int64_t now, const std::string& reason) {
   Statement q(*db_,
               "SELECT directive_id, recipient_kind, recipient_id, recipient_name, urgency_rank,"
-              " fallback, fallback_after_ms, channel FROM deliveries WHERE id = ?1");
+              " fallback, fallback_after_ms, channel,"
+              " (SELECT cancelled_at_ms FROM directives d WHERE d.id = deliveries.directive_id)"
+              " FROM deliveries WHERE id = ?1");
   q.bind(1, id);
   if (!q.step()) return 0;
   std::string chain = q.text(5);
-  if (chain.empty()) return 0;
+  if (chain.empty() || !q.is_null(8)) return 0;  // a cancelled directive goes no further
   std::string first = chain.substr(0, chain.find(','));
   std::string rest = chain.find(',') == std::string::npos ? "" : chain.substr(chain.find(',') + 1);
   auto colon = first.find(':');

@@ -34,6 +34,7 @@ class SqlStore final : public Store {
   IntakeOutcome commit_directive(const Directive& d, std::string_view raw, const DeliverySource& deliveries,
                                  const std::function<void()>& part_committed) override;
   std::optional<TakenIn> taken_in(const std::string& id) override;
+  std::vector<std::string> unfinished_intakes() override;
 
   // ---- dispatch (sql_dispatch.cpp) --------------------------------------------------------
   std::vector<ClaimedDelivery> claim_due(Channel channel, const std::string& gateway, int64_t now,
@@ -48,6 +49,7 @@ class SqlStore final : public Store {
   void put_gateway_state(const std::string& gateway, const std::map<std::string, std::string>& values) override;
   std::string keep_first_gateway_state(const std::string& gateway, const std::string& key,
                                        const std::string& value) override;
+  size_t seal_gateway_state(std::shared_ptr<const SecretSeal> seal) override;
 
   // ---- receipts (sql_receipts.cpp) --------------------------------------------------------
   std::optional<DeliveryRow> delivery_by_token(const std::string& token) override;
@@ -67,25 +69,36 @@ class SqlStore final : public Store {
                     const std::vector<PlannedDelivery>& deliveries, int64_t now) override;
 
   // ---- operators (sql_queries.cpp) --------------------------------------------------------
-  std::vector<DirectiveSummary> list_directives(size_t limit, size_t offset) override;
+  std::vector<DirectiveSummary> list_directives(size_t limit, size_t offset,
+                                                const std::optional<DirectiveCursor>& before = {}) override;
   std::vector<DirectiveSummary> public_directives(int64_t since_ms, size_t limit) override;
+  PublicStamp public_stamp(int64_t since_ms) override;
   std::optional<DirectiveDetail> directive(const std::string& id) override;
   std::optional<DirectiveSummary> directive_summary(const std::string& id) override;
   std::optional<std::string> directive_raw(const std::string& id) override;
-  std::vector<DeliveryRow> deliveries(const std::string& directive_id) override;
+  std::vector<DeliveryRow> deliveries(const std::string& directive_id, const DeliveryQuery& q = {}) override;
   std::optional<DeliveryRow> delivery(int64_t id) override;
-  std::vector<EventRow> events(const std::string& directive_id) override;
-  std::vector<AckRow> ack_status(const std::string& directive_id) override;
-  std::vector<ReplyRow> replies(size_t limit) override;
+  std::vector<EventRow> events(const std::string& directive_id, const EventQuery& q = {}) override;
+  std::vector<AckRow> ack_status(const std::string& directive_id, const AckQuery& q = {}) override;
+  AckTotals ack_totals(const std::string& directive_id) override;
+  std::vector<ReplyRow> replies(size_t limit, int64_t before_id = 0) override;
   std::vector<StateCount> delivery_counts() override;
   int64_t directive_count() override;
   bool ping() override;
+
+  // ---- operators' actions (sql_operations.cpp) --------------------------------------------
   CancelOutcome cancel_directive(const std::string& id, const std::string& by, const std::string& reason,
                                  int64_t now) override;
-  std::vector<ReplayItem> replay(const std::string& directive_id, const ReplayFilter& filter,
-                                 const std::function<std::string(const std::string&, Channel)>& address_of,
-                                 bool dry_run, const std::string& by, const std::string& reason, int64_t now,
-                                 bool* cancelled = nullptr) override;
+  CancelBatch cancel_waiting(const std::string& id, int64_t after, size_t limit, int64_t now) override;
+  std::vector<std::string> unfinished_cancels() override;
+  std::optional<ReplayJob> start_replay(const std::string& directive_id, const ReplayFilter& filter,
+                                        const std::string& by, const std::string& reason, int64_t now,
+                                        bool* cancelled = nullptr) override;
+  std::vector<ReplayItem> replay_batch(ReplayJob& job, const AddressOf& address_of, size_t limit,
+                                       int64_t now) override;
+  std::vector<ReplayJob> unfinished_replays() override;
+  std::vector<ReplayItem> replay_preview(const std::string& directive_id, const ReplayFilter& filter,
+                                         const AddressOf& address_of, size_t limit, size_t* total) override;
   void record_event(const std::string& directive_id, const std::string& to_state, const std::string& source,
                     const std::string& detail, int64_t now) override;
 
@@ -179,6 +192,10 @@ class SqlStore final : public Store {
   sql::Connection& intake_db() { return idb_ ? *idb_ : *db_; }
   const bool pg_;
   const SharedStoreOptions options_;
+  // Gateway state at rest (seal_gateway_state): set once at start, read-only after.
+  std::shared_ptr<const SecretSeal> seal_;
+  std::string sealed(const std::string& gateway, const std::string& key, const std::string& value) const;
+  std::string opened(const std::string& gateway, const std::string& key, const std::string& value) const;
 };
 
 }  // namespace herald

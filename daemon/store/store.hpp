@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "store/rows.hpp"
+#include "store/seal.hpp"
 
 namespace herald {
 
@@ -72,6 +73,10 @@ class IntakeStore {
     bool complete = true;
   };
   virtual std::optional<TakenIn> taken_in(const std::string& id) = 0;
+  /// Directives whose intake a stop cut short (not all their deliveries committed), oldest
+  /// first: a directive published through the API has no broker to deliver it again, so
+  /// heraldd finishes them itself at its next start.
+  virtual std::vector<std::string> unfinished_intakes() = 0;
 };
 
 /// Dispatch: claiming due deliveries, recording what each send came to, and what a crash
@@ -104,6 +109,11 @@ class DispatchStore {
   virtual void put_gateway_state(const std::string& gateway, const std::map<std::string, std::string>& values) = 0;
   /// Keeps `value` under "<gateway>.<key>" unless a value is there already (another
   /// instance's), and returns the value kept (the ack links' secret: "acks.link_secret").
+  /// From now on every gateway state value is kept sealed with `seal` (store/seal.hpp),
+  /// and those kept in plain text before are sealed now; returns how many were. Without a
+  /// seal, reading a sealed value throws StoreError saying the key is missing. Called once,
+  /// at start, before any other thread uses the store.
+  virtual size_t seal_gateway_state(std::shared_ptr<const SecretSeal> seal) = 0;
   virtual std::string keep_first_gateway_state(const std::string& gateway, const std::string& key,
                                                const std::string& value) = 0;
 };
@@ -152,39 +162,68 @@ class AckStore {
 /// to a directive (cancel, replay, a note in its audit trail).
 class OperatorStore {
  public:
+  /// The directory's current address of a recipient on a channel (empty: none).
+  using AddressOf = std::function<std::string(const std::string& recipient_id, Channel)>;
   virtual ~OperatorStore() = default;
-  virtual std::vector<DirectiveSummary> list_directives(size_t limit, size_t offset) = 0;
+  /// Newest first; `before` (received_at_ms, id), the last of the previous page: the page after it.
+  using DirectiveCursor = std::pair<int64_t, std::string>;
+  virtual std::vector<DirectiveSummary> list_directives(size_t limit, size_t offset,
+                                                        const std::optional<DirectiveCursor>& before = {}) = 0;
   /// Directives naming loudspeaker zones, received at or after `since_ms`, newest first
   /// (the CAP feed).
   virtual std::vector<DirectiveSummary> public_directives(int64_t since_ms, size_t limit) = 0;
+  /// One row that changes whenever public_directives(since_ms, ...) would: the feed's cache key.
+  virtual PublicStamp public_stamp(int64_t since_ms) = 0;
   virtual std::optional<DirectiveDetail> directive(const std::string& id) = 0;
   /// The directive's summary alone: one row, no counting of its deliveries (what a public
   /// feed or an ack link needs, at the cost of one lookup however large the directive).
   virtual std::optional<DirectiveSummary> directive_summary(const std::string& id) = 0;
   virtual std::optional<std::string> directive_raw(const std::string& id) = 0;
-  virtual std::vector<DeliveryRow> deliveries(const std::string& directive_id) = 0;
+  virtual std::vector<DeliveryRow> deliveries(const std::string& directive_id, const DeliveryQuery& q = {}) = 0;
   virtual std::optional<DeliveryRow> delivery(int64_t id) = 0;
-  virtual std::vector<EventRow> events(const std::string& directive_id) = 0;
-  /// Everyone the directive was addressed to, acknowledged or not.
-  virtual std::vector<AckRow> ack_status(const std::string& directive_id) = 0;
-  virtual std::vector<ReplyRow> replies(size_t limit) = 0;
+  virtual std::vector<EventRow> events(const std::string& directive_id, const EventQuery& q = {}) = 0;
+  /// Everyone the directive was addressed to, acknowledged or not, by recipient id.
+  virtual std::vector<AckRow> ack_status(const std::string& directive_id, const AckQuery& q = {}) = 0;
+  /// How many acknowledged, and how many were asked and have not.
+  virtual AckTotals ack_totals(const std::string& directive_id) = 0;
+  /// Newest first; `before_id` (not 0): those older than that reply.
+  virtual std::vector<ReplyRow> replies(size_t limit, int64_t before_id = 0) = 0;
   /// Deliveries of every directive by channel and state (for /metrics).
   virtual std::vector<StateCount> delivery_counts() = 0;
   virtual int64_t directive_count() = 0;
   /// True when the store answers a trivial query.
   virtual bool ping() = 0;
-  /// Cancels a directive: deliveries not yet sent become `cancelled` (each an event), the
-  /// directive records who cancelled it, when and why. Once only.
+  /// Cancels a directive: it records who cancelled it, when and why (an event too), in one
+  /// short transaction however large the directive; from then on none of its deliveries is
+  /// claimed for sending. Its waiting deliveries are then cancelled in batches by
+  /// cancel_waiting(). Once only.
   virtual CancelOutcome cancel_directive(const std::string& id, const std::string& by, const std::string& reason,
                                          int64_t now_ms) = 0;
-  /// Sends the matching failed/expired deliveries again (queued, attempts reset, a fresh
-  /// receipt token), to the address `address_of` gives now; with `dry_run` only says what
-  /// would go. Every replayed delivery gets an event naming the operator and the reason.
-  /// Nothing of a cancelled directive is replayed (empty answer, `cancelled` set).
-  virtual std::vector<ReplayItem> replay(const std::string& directive_id, const ReplayFilter& filter,
-                                         const std::function<std::string(const std::string&, Channel)>& address_of,
-                                         bool dry_run, const std::string& by, const std::string& reason,
-                                         int64_t now_ms, bool* cancelled = nullptr) = 0;
+  /// Up to `limit` deliveries of cancelled directive `id` that had not left yet, after
+  /// delivery `after` in id order, become `cancelled`, each with an event naming who
+  /// cancelled it; the batch says where the next starts. The batch from the start (after
+  /// 0) that finds fewer than `limit` is the last: done, with what is in flight counted.
+  virtual CancelBatch cancel_waiting(const std::string& id, int64_t after, size_t limit, int64_t now) = 0;
+  /// Cancelled directives with deliveries still waiting: a cancel a stop cut short.
+  virtual std::vector<std::string> unfinished_cancels() = 0;
+  /// Replays, in batches that a stop does not cut short. start_replay() records the
+  /// operator's request (who, why, which states, channel, recipient) as a job; each
+  /// replay_batch() sends up to `limit` more of the matching failed/expired deliveries
+  /// again (queued, attempts reset, a fresh receipt token) to the address `address_of`
+  /// gives now, each with an event naming the operator and the reason, and moves the job
+  /// on, in one transaction; unfinished_replays() are those a stop interrupted. Nothing of
+  /// a cancelled directive is replayed: start_replay() gives nullopt and sets `cancelled`
+  /// (nullopt too for no such directive), and a cancel finishes any job under way.
+  virtual std::optional<ReplayJob> start_replay(const std::string& directive_id, const ReplayFilter& filter,
+                                                const std::string& by, const std::string& reason, int64_t now,
+                                                bool* cancelled = nullptr) = 0;
+  virtual std::vector<ReplayItem> replay_batch(ReplayJob& job, const AddressOf& address_of, size_t limit,
+                                               int64_t now) = 0;
+  virtual std::vector<ReplayJob> unfinished_replays() = 0;
+  /// What a replay would send, writing nothing: up to `limit` items after delivery `after`
+  /// (0: all), and how many match in all.
+  virtual std::vector<ReplayItem> replay_preview(const std::string& directive_id, const ReplayFilter& filter,
+                                                 const AddressOf& address_of, size_t limit, size_t* total) = 0;
   /// A directive-level event in the audit trail (an operator's action, say).
   virtual void record_event(const std::string& directive_id, const std::string& to_state, const std::string& source,
                             const std::string& detail, int64_t now_ms) = 0;

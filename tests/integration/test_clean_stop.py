@@ -2,7 +2,6 @@
 sends nothing twice: sends on the wire get their answers recorded, deliveries claimed
 ahead go back to `retrying`, and a large directive is committed in parts that the restart
 finishes. The gateway counts every request it receives, per delivery token."""
-import collections
 import json
 import os
 import signal
@@ -12,36 +11,10 @@ import unittest
 
 import pika
 
-from fake_http import JsonHandler, serve
+from fake_counting_gateway import CountingGateway
 from harness import Daemon, Vhost, wait_until
 
 PEOPLE = 3000
-
-
-class CountingGateway:
-    def __init__(self):
-        self.counts = collections.Counter()
-        self.lock = threading.Lock()
-        outer = self
-
-        class Handler(JsonHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with outer.lock:
-                    outer.counts[body["RequestId"]] += 1
-                self.send_json(200, {"status": "ok", "id": "m-" + body["RequestId"][:8]})
-
-        self.server, self.port = serve(Handler)
-
-    def total(self):
-        with self.lock:
-            return sum(self.counts.values())
-
-    def twice(self):
-        with self.lock:
-            return [t for t, n in self.counts.items() if n > 1]
 
 
 class CleanStop(unittest.TestCase):
@@ -59,12 +32,7 @@ class CleanStop(unittest.TestCase):
             f.write('groups:\n  - {id: all, name: "Toàn tỉnh"}\npeople_csv: people.csv\n')
         self.daemon = Daemon(self.vhost, self.tmp.name, {
             "directory": directory,
-            "gateways": {"province-sms": {
-                "type": "http_json", "url": f"http://127.0.0.1:{self.gw.port}/send",
-                "body": '{"Phone": "{{to}}", "Content": "{{text}}", "RequestId": "{{token}}"}',
-                "response": {"success_pointer": "/status", "success_value": "ok", "id_pointer": "/id"},
-                "receipt": {"status": "/status", "map": {"DELIVRD": "delivered"}},
-                "rate": 0, "concurrency": 16}},
+            "gateways": {"province-sms": self.gw.gateway_config()},
             "channels": {"sms": {"enabled": True, "gateway": "province-sms"}, "zalo": {"enabled": False},
                          "email": {"enabled": False}, "loudspeaker": {"enabled": False}},
             "dispatch": {"poll_interval": "100ms", "resume_grace": "60s"},

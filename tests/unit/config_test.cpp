@@ -72,6 +72,7 @@ TEST_F(ExampleConfigTest, LoadsWithTheDocumentedValues) {
   EXPECT_EQ(c.http.port, 8080);
   EXPECT_EQ(c.http.body_limit, 1048576u);
   EXPECT_EQ(c.http.read_timeout_ms, 10000);
+  EXPECT_EQ(c.http.downloads_per_address, 8);
   ASSERT_EQ(c.http.admin_tokens.size(), 1u);
   EXPECT_EQ(c.http.admin_tokens[0].name, "office");
   EXPECT_EQ(c.http.admin_tokens[0].role, Role::operator_);
@@ -91,7 +92,7 @@ TEST_F(ExampleConfigTest, RefusedWithoutItsSecrets) {
   ConfigLoad load = load_config(path, gateway_catalog());
   EXPECT_FALSE(load.config.has_value());
   EXPECT_EQ(error_lines(load, path),
-            std::vector<std::string>{"F:33:14: http.admin_tokens[0].token: environment variable "
+            std::vector<std::string>{"F:34:14: http.admin_tokens[0].token: environment variable "
                                      "HERALD_ADMIN_TOKEN is not set or empty"});
 }
 

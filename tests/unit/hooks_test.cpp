@@ -393,7 +393,7 @@ TEST_F(HooksTest, ReceiptsThroughTheStoreWriterAnswerOnceCommitted) {
   auto call_async = [&](const std::string& target, bool& answered_inline) {
     auto req = std::make_shared<http::Request>(bhttp::verb::get, target, 11);
     std::optional<http::Response> res;
-    http::handle_request_async(req, ctx_, [&](http::Response&& r) { res = std::move(r); });
+    http::handle_request_async(req, ctx_, [&](http::Reply&& r) { res = std::get<http::Response>(std::move(r)); });
     answered_inline = res.has_value();
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (!res && std::chrono::steady_clock::now() < give_up) io.run_one_for(std::chrono::milliseconds(20));

@@ -76,13 +76,17 @@ async function renderList() {
 }
 
 let timer = null;
+const PAGE = 200;  // rows of a list shown at once
 
 async function renderDetail(id) {
   const enc = encodeURIComponent(id);
-  const [d, deliveries, acks] = await Promise.all([
+  // One page of each, filtered by heraldd: a directive of a million deliveries costs this
+  // page what one of a hundred does.
+  const [d, failedPage, expiredPage, acks] = await Promise.all([
     api("/api/v1/directives/" + enc),
-    api("/api/v1/directives/" + enc + "/deliveries"),
-    api("/api/v1/directives/" + enc + "/acks?missing=1").catch(() => null),
+    api("/api/v1/directives/" + enc + "/deliveries?state=failed&limit=" + PAGE),
+    api("/api/v1/directives/" + enc + "/deliveries?state=expired&limit=" + PAGE),
+    api("/api/v1/directives/" + enc + "/acks?missing=1&limit=" + PAGE).catch(() => null),
   ]);
   document.getElementById("d-title").textContent = d.number + ": " + d.subject;
   document.getElementById("d-meta").textContent =
@@ -120,12 +124,14 @@ async function renderDetail(id) {
   if (acks) {
     document.getElementById("missing-count").textContent = acks.missing;
     for (const r of acks.recipients) missing.append(el("li", r.recipient.name, {"data-recipient": r.recipient.id}));
+    if (acks.missing > acks.recipients.length) missing.append(el("li", "… và " + (acks.missing - acks.recipients.length) + " người khác"));
   } else {
     missing.append(el("li", "Văn bản này không yêu cầu xác nhận."));
   }
 
-  const failed = deliveries.deliveries.filter(x => x.state === "failed" || x.state === "expired");
-  document.getElementById("failed-count").textContent = failed.length;
+  const failed = failedPage.deliveries.concat(expiredPage.deliveries);
+  const failedTotal = (d.states.failed || 0) + (d.states.expired || 0);
+  document.getElementById("failed-count").textContent = failedTotal;
   const fbody = document.querySelector("#failed tbody");
   fbody.replaceChildren();
   for (const x of failed) {
@@ -134,7 +140,12 @@ async function renderDetail(id) {
               el("td", STATE_VI[x.state]), el("td", x.error ? x.error.code + ": " + x.error.text : ""));
     fbody.append(tr);
   }
-  document.getElementById("replay").disabled = failed.length === 0 || !!d.cancelled;
+  if (failedTotal > failed.length) {
+    const more = el("tr");
+    more.append(el("td", "… và " + (failedTotal - failed.length) + " tin khác", {colspan: 5}));
+    fbody.append(more);
+  }
+  document.getElementById("replay").disabled = failedTotal === 0 || !!d.cancelled;
   show("detail");
 }
 
@@ -146,7 +157,7 @@ async function replay(id) {
     const r = await api("/api/v1/directives/" + encodeURIComponent(id) + "/replay",
                         {method: "POST", body: JSON.stringify({reason: "Gửi lại từ bảng điều khiển"})});
     out.className = "ok";
-    out.textContent = "Đã gửi lại " + r.replayed + " tin.";
+    out.textContent = "Đã gửi lại " + r.replayed + " tin" + (r.pending ? "; phần còn lại đang được gửi lại." : ".");
   } catch (e) {
     out.className = "error";
     out.textContent = e.status === 403 ? "Tài khoản chỉ có quyền xem, không được gửi lại."
