@@ -224,12 +224,17 @@ void Dispatcher::claimed(Lane& lane, size_t want, int64_t claimed_at, Claim&& c)
   if (c.deliveries.size() < want) {
     // The claim took all it could. Work due by then that it left is not claimable now (a
     // cancelled directive whose deliveries are being cancelled in batches; rows another
-    // instance holds): look again after a poll interval, not at once (that would spin).
-    const int64_t next = c.next_due_ms && *c.next_due_ms > claimed_at ? *c.next_due_ms
-                                                                       : now_ms() + cfg_.dispatch.poll_interval_ms;
+    // instance holds): look again after a poll interval, not at once (that would spin),
+    // and after longer ones (up to 8) while it lasts, since each such claim reads past
+    // all of those rows and keeps the store writer from the batches that clear them.
+    const bool stranded = !c.next_due_ms || *c.next_due_ms <= claimed_at;
+    lane.stranded_claims = stranded && c.next_due_ms ? lane.stranded_claims + 1 : 0;
+    const int64_t wait = cfg_.dispatch.poll_interval_ms << std::min(std::max(lane.stranded_claims - 1, 0), 3);
+    const int64_t next = stranded ? now_ms() + wait : *c.next_due_ms;
     lane.drained_until_ms = next;
     arm_timer(next - now_ms());
   }
+  if (!c.deliveries.empty()) lane.stranded_claims = 0;
   for (auto& d : c.deliveries) lane.ready.push_back(std::move(d));
   request_pump();
 }

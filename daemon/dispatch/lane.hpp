@@ -36,6 +36,7 @@ struct Lane {
   // a send never waits for a commit. At most prefetch() of them.
   std::deque<ClaimedDelivery> ready;
   int64_t drained_until_ms = 0;  // the last claim found nothing more due before this
+  int stranded_claims = 0;       // claims in a row that left due work they could not take
   // The provider said 429 (with Retry-After, or for backoff_initial without): the whole
   // gateway gets no sends before this, not just the throttled delivery.
   int64_t throttled_until_ms = 0;

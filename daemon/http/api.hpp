@@ -82,11 +82,12 @@ using Respond = std::function<void(Reply&&)>;
 /// How many downloads (the feeds' audio files) each client address has under way; a new
 /// one past the cap is refused (429), so that one address cannot hold the listener's
 /// connections with slow or stalled downloads.
-class DownloadSlots {
+class DownloadSlots : public std::enable_shared_from_this<DownloadSlots> {
  public:
   explicit DownloadSlots(int per_address) : per_address_(per_address) {}
-  /// A slot for `peer`, released when the last copy of the token is gone; nullptr when
-  /// `peer` has per_address downloads under way.
+  /// A slot for `peer`, released when the last copy of the token is gone (the token keeps
+  /// these slots alive: a download may end after the context that began it); nullptr when
+  /// `peer` has per_address downloads under way. The slots must be held by a shared_ptr.
   std::shared_ptr<void> take(const std::string& peer);
   int per_address() const { return per_address_; }
 

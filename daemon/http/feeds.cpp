@@ -33,9 +33,9 @@ std::shared_ptr<void> DownloadSlots::take(const std::string& peer) {
   if (n >= per_address_) return nullptr;
   ++n;
   // Not null (a null token would read as "no slot"); nothing to free, only a count to drop.
-  return std::shared_ptr<void>(static_cast<void*>(this), [this, peer](void*) {
-    std::lock_guard lock(mu_);
-    if (auto it = open_.find(peer); it != open_.end() && --it->second <= 0) open_.erase(it);
+  return std::shared_ptr<void>(static_cast<void*>(this), [self = shared_from_this(), peer](void*) {
+    std::lock_guard lock(self->mu_);
+    if (auto it = self->open_.find(peer); it != self->open_.end() && --it->second <= 0) self->open_.erase(it);
   });
 }
 
