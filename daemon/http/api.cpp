@@ -261,8 +261,9 @@ std::optional<int64_t> id_param(const std::string& v) {
 
 // A directive's deliveries, events or acknowledgements, a page at a time with server-side
 // filters; "next" is the cursor for the page after this one (null: the last page).
-Response listing(const Request& req, ApiContext& ctx, const std::string& id, const std::string& sub,
+Response listing(const Request& req, ApiContext& ctx, const DirectiveSummary& d, const std::string& sub,
                  const boost::urls::params_view& params) {
+  const std::string& id = d.id;
   const size_t limit = page_limit(params, kPageMax);
   const std::string after = param(params, "after");
   if (!after.empty() && sub != "acks" && !id_param(after))
@@ -273,7 +274,6 @@ Response listing(const Request& req, ApiContext& ctx, const std::string& id, con
     // Who acknowledged, when and how; who has not (?missing=1: only them).
     const std::string m = param(params, "missing");
     AckQuery q{after, limit, !m.empty() && m != "0" && m != "false"};
-    auto d = ctx.store.directive_summary(id);
     const AckTotals totals = ctx.store.ack_totals(id);
     auto rows = ctx.store.ack_status(id, q);
     for (const auto& a : rows) {
@@ -289,7 +289,7 @@ Response listing(const Request& req, ApiContext& ctx, const std::string& id, con
     if (rows.size() == limit) next = json::value(rows.back().recipient_id);
     return make_reply(req, bhttp::status::ok,
                       json::serialize(json::object{{"directive", id},
-                                                   {"code", d ? d->ack_code : std::string()},
+                                                   {"code", d.ack_code},
                                                    {"acknowledged", totals.acknowledged},
                                                    {"missing", totals.missing},
                                                    {"recipients", std::move(list)},
@@ -463,8 +463,9 @@ void handle_api(std::shared_ptr<const Request> req_ptr, ApiContext& ctx, const s
   // percent-encoded segment, but the unencoded form is accepted for the plain GET.
   std::string id = segs[3];
   std::string sub;
+  std::optional<DirectiveSummary> summary;
   if (segs.size() == 5 && (segs[4] == "deliveries" || segs[4] == "events" || segs[4] == "acks") &&
-      ctx.store.directive_summary(id)) {
+      (summary = ctx.store.directive_summary(id))) {
     sub = segs[4];
   } else {
     for (size_t i = 4; i < segs.size(); ++i) id += "/" + segs[i];
@@ -474,7 +475,7 @@ void handle_api(std::shared_ptr<const Request> req_ptr, ApiContext& ctx, const s
     if (!d) return respond(error(req, bhttp::status::not_found, "no directive with id " + id));
     return respond(make_reply(req, bhttp::status::ok, json::serialize(detail_json(*d))));
   }
-  respond(listing(req, ctx, id, sub, params));
+  respond(listing(req, ctx, *summary, sub, params));
 }
 
 Response json_reply(const Request& req, bhttp::status status, const json::object& body) {

@@ -4,7 +4,6 @@
 #include <limits>
 #include <map>
 
-#include "core/random.hpp"
 #include "store/sql_store.hpp"
 
 namespace herald {
